@@ -1,0 +1,51 @@
+"""The FastAPI application. Resources (engine, executor) are built in ``lifespan``, never at import.
+
+Nothing on this path imports torch or ultralytics: the server is ready in well under a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from imagerec import __version__
+from imagerec.config import Settings
+from imagerec.db import make_engine, make_session_factory
+from imagerec.errors import install_handlers
+from imagerec.executor import build_executor
+from imagerec.migrations import upgrade
+from imagerec.routes import include_routers
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    settings.ensure_dirs()
+    upgrade(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url)
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    executor = build_executor(settings, app.state.session_factory)
+    app.state.executor = executor
+    executor.start()
+    try:
+        yield
+    finally:
+        executor.stop()
+        engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    app = FastAPI(
+        title="imagerec",
+        version=__version__,
+        description="Datasets → pre-labelling → training (regular, incremental, distillation, staged freezing) "
+        "→ evaluation, on Ultralytics YOLOv8.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings or Settings()
+    install_handlers(app)
+    include_routers(app)
+    return app

@@ -1,0 +1,70 @@
+"""The one Settings object. Nothing else in imagerec reads the environment.
+
+Every setting can be given as an environment variable with the ``IMAGEREC_`` prefix
+(``IMAGEREC_DATA_DIR=/srv/imagerec``); list settings take JSON (``IMAGEREC_ALLOWED_ROOTS='["/data"]'``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IMAGEREC_", extra="forbid")
+
+    data_dir: Path = Field(Path("./data"), description="Holds the database, datasets, task runs and model weights.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file in data_dir.")
+    allowed_roots: list[Path] = Field(
+        default_factory=list,
+        description="Server folders that the file browser and import-path may read. Empty: both refuse.",
+    )
+    models_dir: Path | None = Field(None, description="Pretrained weights folder (yolov8n.pt …); default data_dir/pretrained.")
+    executor: str = Field("local", description="Task executor: 'local' runs tasks in spawned child processes.")
+    executor_concurrency: int = Field(1, ge=1, le=64, description="Tasks the local executor runs at once.")
+    executor_poll_seconds: float = Field(1.0, gt=0, le=60, description="How often the executor looks for queued work.")
+    cancel_grace_seconds: float = Field(60.0, gt=0, description="Wait this long for a cooperative cancel, then kill.")
+    upload_max_bytes: int = Field(2 * 1024**3, gt=0, description="Largest accepted upload (bytes).")
+    zip_max_uncompressed_bytes: int = Field(8 * 1024**3, gt=0, description="Largest total size a zip may unpack to.")
+    zip_max_members: int = Field(200_000, gt=0, description="Most files a dataset zip may hold.")
+    image_max_pixels: int = Field(100_000_000, gt=0, description="Images with more pixels are refused (bombs).")
+    default_workers: int = Field(2, ge=0, le=32, description="Dataloader workers when a request gives none.")
+
+    @field_validator("allowed_roots")
+    @classmethod
+    def _roots_must_be_real_folders(cls, roots: list[Path]) -> list[Path]:
+        resolved = []
+        for root in roots:
+            if not root.is_absolute():
+                raise ValueError(f"allowed root {root} must be an absolute path")
+            real = root.resolve()
+            if real == Path(real.anchor):
+                raise ValueError("the filesystem root '/' cannot be an allowed root")
+            resolved.append(real)
+        return resolved
+
+    @model_validator(mode="after")
+    def _absolute_data_dir(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        if self.models_dir is not None:
+            self.models_dir = self.models_dir.expanduser().resolve()
+        return self
+
+    @property
+    def pretrained_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "pretrained"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'imagerec.db'}"
+
+    @property
+    def database_kind(self) -> str:
+        return self.sqlalchemy_url.split(":", 1)[0].split("+", 1)[0]
+
+    def ensure_dirs(self) -> None:
+        for sub in ("datasets", "runs", "models", "tmp"):
+            (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+        self.pretrained_dir.mkdir(parents=True, exist_ok=True)
