@@ -7,6 +7,7 @@ Every setting can be given as an environment variable with the ``IMAGEREC_`` pre
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,7 +23,7 @@ class Settings(BaseSettings):
         description="Server folders that the file browser and import-path may read. Empty: both refuse.",
     )
     models_dir: Path | None = Field(None, description="Pretrained weights folder (yolov8n.pt …); default data_dir/pretrained.")
-    executor: str = Field("local", description="Task executor: 'local' runs tasks in spawned child processes.")
+    executor: Literal["local"] = Field("local", description="Task executor: 'local' runs tasks in spawned child processes.")
     executor_concurrency: int = Field(1, ge=1, le=64, description="Tasks the local executor runs at once.")
     executor_poll_seconds: float = Field(1.0, gt=0, le=60, description="How often the executor looks for queued work.")
     cancel_grace_seconds: float = Field(60.0, gt=0, description="Wait this long for a cooperative cancel, then kill.")

@@ -9,6 +9,8 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from imagerec.config import Settings
+from imagerec.datasets import service as datasets_service
+from imagerec.datasets.models import Dataset
 from imagerec.db import unit_of_work
 from imagerec.executor.base import Executor
 
@@ -30,3 +32,10 @@ def get_executor(request: Request) -> Executor:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ExecutorDep = Annotated[Executor, Depends(get_executor)]
+
+
+def get_dataset(dataset_id: int, session: SessionDep) -> Dataset:
+    return datasets_service.get_or_404(session, dataset_id=dataset_id)
+
+
+DatasetDep = Annotated[Dataset, Depends(get_dataset)]

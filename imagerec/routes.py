@@ -4,10 +4,18 @@ from fastapi import FastAPI
 
 from imagerec.datasets.router import router as datasets_router
 from imagerec.files.router import router as files_router
+from imagerec.model_versions.router import router as models_router
 from imagerec.system.router import router as system_router
+from imagerec.tasks.models import TaskKind
+from imagerec.tasks.router import make_router as make_tasks_router
+from imagerec.training.router import router as training_router
 
 
 def include_routers(app: FastAPI) -> None:
     app.include_router(system_router)
     app.include_router(datasets_router, prefix="/api/datasets", tags=["datasets"])
+    app.include_router(training_router, prefix="/api/training", tags=["training"])
+    app.include_router(make_tasks_router(TaskKind.training), prefix="/api/training/tasks", tags=["training"])
     app.include_router(files_router, prefix="/api/training", tags=["files"])
+    app.include_router(make_tasks_router(None), prefix="/api/tasks", tags=["tasks"])
+    app.include_router(models_router, prefix="/api/models", tags=["models"])

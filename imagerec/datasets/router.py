@@ -1,3 +1,53 @@
-from fastapi import APIRouter
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, UploadFile, status
+
+from imagerec.datasets import repository, service
+from imagerec.datasets.schemas import DatasetImport, DatasetName, DatasetRead
+from imagerec.deps import DatasetDep, SessionDep, SettingsDep
+from imagerec.vision import VisionTask
 
 router = APIRouter()
+
+
+@router.post("", response_model=DatasetRead, status_code=status.HTTP_201_CREATED, summary="Upload a dataset zip")
+def upload_dataset(
+    session: SessionDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="A zip in the Ultralytics layout.")],
+    name: Annotated[DatasetName, Form()],
+    task: Annotated[VisionTask, Form()],
+):
+    return service.register_upload(session=session, settings=settings, name=name, task=task, upload=file.file)
+
+
+@router.post(
+    "/import-path",
+    response_model=DatasetRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Register a folder on the server in place",
+)
+def import_dataset(body: DatasetImport, session: SessionDep, settings: SettingsDep):
+    return service.import_path(session=session, settings=settings, name=body.name, task=body.task, path=body.path)
+
+
+@router.get("", response_model=list[DatasetRead], summary="Registered datasets, newest first")
+def list_datasets(
+    session: SessionDep,
+    task: VisionTask | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+):
+    return repository.list_datasets(session, task=task, limit=limit, offset=offset)
+
+
+@router.get("/{dataset_id}", response_model=DatasetRead)
+def get_dataset(dataset: DatasetDep):
+    return dataset
+
+
+@router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, response_model=None)
+def delete_dataset(dataset: DatasetDep, session: SessionDep, settings: SettingsDep) -> None:
+    service.delete(session=session, settings=settings, dataset=dataset)

@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from imagerec.db import Base, utcnow
+from imagerec.model_versions.models import ModelVersion
 
 
 class TaskStatus(StrEnum):
@@ -59,6 +60,12 @@ class Task(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
+
+
+# The model a task produced, derived rather than stored twice: ModelVersion.training_task_id points back.
+Task.model_id = column_property(
+    select(ModelVersion.id).where(ModelVersion.training_task_id == Task.id).limit(1).scalar_subquery()
+)
 
 
 class TaskRef(Base):

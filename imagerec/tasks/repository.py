@@ -2,10 +2,127 @@
 
 from __future__ import annotations
 
-from sqlalchemy import exists, select
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from imagerec.tasks.models import ACTIVE, Task, TaskRef
+from imagerec.db import utcnow
+from imagerec.tasks.models import ACTIVE, Task, TaskLog, TaskMetric, TaskRef, TaskStatus
+
+
+def get(session: Session, task_id: int) -> Task | None:
+    return session.get(Task, task_id, populate_existing=True)
+
+
+def add(session: Session, *, task: Task, refs: Iterable[tuple[str, int, str]]) -> Task:
+    session.add(task)
+    session.flush()
+    for ref_kind, ref_id, role in refs:
+        session.add(TaskRef(task_id=task.id, ref_kind=ref_kind, ref_id=ref_id, role=role))
+    session.flush()
+    return task
+
+
+def list_tasks(
+    session: Session, *, kind: str | None, status: str | None, type_: str | None, limit: int, offset: int
+) -> Sequence[Task]:
+    query = select(Task).order_by(Task.created_at.desc(), Task.id.desc()).limit(limit).offset(offset)
+    for column, value in ((Task.kind, kind), (Task.status, status), (Task.type, type_)):
+        if value is not None:
+            query = query.where(column == value)
+    return session.scalars(query).all()
+
+
+def transition(session: Session, *, task_id: int, from_: Iterable[TaskStatus], to: TaskStatus, **values: Any) -> bool:
+    """Move a task to ``to`` only if it is still in one of ``from_``; True when it moved."""
+    if to in (TaskStatus.succeeded, TaskStatus.failed, TaskStatus.cancelled, TaskStatus.interrupted):
+        values.setdefault("finished_at", utcnow())
+    statement = (
+        update(Task)
+        .where(Task.id == task_id, Task.status.in_(list(from_)))
+        .values(status=to, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(statement).rowcount == 1
+
+
+def update_running(session: Session, *, task_id: int, **values: Any) -> bool:
+    """Progress and metrics of a running task; ignored once the task has left ``running``."""
+    statement = (
+        update(Task)
+        .where(Task.id == task_id, Task.status == TaskStatus.running)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(statement).rowcount == 1
+
+
+def request_cancel(session: Session, *, task_id: int) -> bool:
+    return update_running(session, task_id=task_id, cancel_requested=True)
+
+
+def is_cancel_requested(session: Session, *, task_id: int) -> bool:
+    return bool(session.scalar(select(Task.cancel_requested).where(Task.id == task_id)))
+
+
+def claim_next(session: Session, *, worker: str) -> Task | None:
+    """Atomically take the oldest queued task for ``worker``."""
+    while True:
+        task_id = session.scalar(
+            select(Task.id).where(Task.status == TaskStatus.queued).order_by(Task.created_at, Task.id).limit(1)
+        )
+        if task_id is None:
+            return None
+        moved = transition(
+            session,
+            task_id=task_id,
+            from_=[TaskStatus.queued],
+            to=TaskStatus.running,
+            worker=worker,
+            started_at=utcnow(),
+            heartbeat_at=utcnow(),
+            attempt=Task.attempt + 1,
+        )
+        if moved:
+            return get(session, task_id)
+
+
+def running_tasks(session: Session, *, worker_prefix: str) -> Sequence[Task]:
+    query = select(Task).where(
+        Task.status == TaskStatus.running, or_(Task.worker.is_(None), Task.worker.startswith(worker_prefix))
+    )
+    return session.scalars(query).all()
+
+
+def cancel_requested_ids(session: Session, *, task_ids: Iterable[int]) -> set[int]:
+    query = select(Task.id).where(Task.id.in_(list(task_ids)), Task.cancel_requested.is_(True))
+    return set(session.scalars(query).all())
+
+
+def append_log(session: Session, *, task_id: int, message: str, level: str = "info") -> None:
+    session.add(TaskLog(task_id=task_id, message=message, level=level))
+
+
+def logs_after(session: Session, *, task_id: int, after: int, limit: int) -> Sequence[TaskLog]:
+    query = (
+        select(TaskLog)
+        .where(TaskLog.task_id == task_id, TaskLog.id > after)
+        .order_by(TaskLog.id)
+        .limit(limit)
+    )
+    return session.scalars(query).all()
+
+
+def put_metric(session: Session, *, task_id: int, epoch: int, values: dict) -> None:
+    """One row per epoch; a resumed run that redoes an epoch replaces it."""
+    session.execute(delete(TaskMetric).where(TaskMetric.task_id == task_id, TaskMetric.epoch == epoch))
+    session.add(TaskMetric(task_id=task_id, epoch=epoch, values=values))
+
+
+def metrics(session: Session, *, task_id: int) -> Sequence[TaskMetric]:
+    return session.scalars(select(TaskMetric).where(TaskMetric.task_id == task_id).order_by(TaskMetric.epoch)).all()
 
 
 def is_referenced_by_active_task(session: Session, *, ref_kind: str, ref_id: int) -> bool:
@@ -18,3 +135,12 @@ def is_referenced_by_active_task(session: Session, *, ref_kind: str, ref_id: int
         )
     )
     return bool(session.scalar(query))
+
+
+def refs(session: Session, *, task_id: int) -> Sequence[TaskRef]:
+    return session.scalars(select(TaskRef).where(TaskRef.task_id == task_id)).all()
+
+
+def remove_unless_active(session: Session, *, task_id: int) -> bool:
+    statement = delete(Task).where(Task.id == task_id, Task.status.not_in(ACTIVE))
+    return session.execute(statement.execution_options(synchronize_session=False)).rowcount == 1

@@ -1,0 +1,203 @@
+"""Tiny learnable datasets for every vision task: bright shapes on noise, deterministic by seed.
+
+Tests and demos use these instead of downloading anything. The layout is Ultralytics' own, so a folder written
+here can be zipped and uploaded like a user's dataset::
+
+    detect / segment / pose   images/{train,val}/*.jpg|png, labels/{train,val}/*.txt, data.yaml
+    classify                  train/<class>/*.png, val/<class>/*.png
+
+Shapes take 15–40 % of the image side; yolov8n learns something from them within a few epochs.
+Pose datasets hold triangles whose corners (top, left, right) are the keypoints, so ``flip_idx`` is [0, 2, 1].
+
+CLI: ``python -m imagerec.datasets.synthetic --task detect --out DIR [--zip] [--train N --val N --imgsz N --seed N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from PIL import Image, ImageDraw
+
+SHAPES = ["square", "circle", "triangle"]
+POSE_NAMES = ["triangle"]
+POSE_KPT_SHAPE = [3, 3]
+POSE_FLIP_IDX = [0, 2, 1]  # corners are ordered top, left, right: a horizontal flip swaps left and right
+CIRCLE_SIDES = 12
+IMAGE_SUFFIX = {"detect": ".jpg", "segment": ".png", "pose": ".jpg", "classify": ".png"}
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One drawn object; ``points`` are pixel corners of its polygon (the circle as a 12-gon)."""
+
+    kind: str
+    points: list[tuple[float, float]]
+
+    def box(self) -> tuple[float, float, float, float]:
+        xs, ys = [x for x, _ in self.points], [y for _, y in self.points]
+        return min(xs), min(ys), max(xs), max(ys)
+
+
+def _polygon(kind: str, cx: float, cy: float, size: float, rng: random.Random) -> list[tuple[float, float]]:
+    half = size / 2
+    if kind == "square":
+        return [(cx - half, cy - half), (cx + half, cy - half), (cx + half, cy + half), (cx - half, cy + half)]
+    if kind == "circle":
+        steps = [2 * math.pi * i / CIRCLE_SIDES for i in range(CIRCLE_SIDES)]
+        return [(cx + half * math.cos(a), cy + half * math.sin(a)) for a in steps]
+    apex_x = cx + rng.uniform(-0.3, 0.3) * half  # a little skew so keypoints are not fixed relative to the box
+    return [(apex_x, cy - half), (cx - half, cy + half), (cx + half, cy + half)]  # top, left, right
+
+
+def _place_shapes(kinds: list[str], imgsz: int, rng: random.Random) -> list[Shape]:
+    """Non-overlapping shapes; gives up on one after a few tries rather than loop forever."""
+    shapes: list[Shape] = []
+    boxes: list[tuple[float, float, float, float]] = []
+    for kind in kinds:
+        for _ in range(30):
+            size = rng.uniform(0.15, 0.4) * imgsz
+            cx = rng.uniform(size / 2 + 1, imgsz - size / 2 - 1)
+            cy = rng.uniform(size / 2 + 1, imgsz - size / 2 - 1)
+            shape = Shape(kind, _polygon(kind, cx, cy, size, rng))
+            box = shape.box()
+            if all(_apart(box, other) for other in boxes):
+                shapes.append(shape)
+                boxes.append(box)
+                break
+    return shapes
+
+
+def _apart(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[2] + 2 < b[0] or b[2] + 2 < a[0] or a[3] + 2 < b[1] or b[3] + 2 < a[1]
+
+
+def _draw(shapes: list[Shape], imgsz: int, rng: random.Random) -> Image.Image:
+    noise = bytes(rng.randrange(40, 110) for _ in range(imgsz * imgsz * 3))
+    image = Image.frombytes("RGB", (imgsz, imgsz), noise)
+    draw = ImageDraw.Draw(image)
+    for shape in shapes:
+        colour = tuple(rng.randrange(170, 256) for _ in range(3))
+        draw.polygon(shape.points, fill=colour)
+    return image
+
+
+def _label_line(task: str, class_id: int, shape: Shape, imgsz: int) -> str:
+    def norm(value: float) -> float:
+        return min(max(value / imgsz, 0.0), 1.0)
+
+    x1, y1, x2, y2 = shape.box()
+    box = [norm((x1 + x2) / 2), norm((y1 + y2) / 2), norm(x2 - x1), norm(y2 - y1)]
+    if task == "segment":
+        values = [norm(c) for point in shape.points for c in point]
+    elif task == "pose":
+        values = box + [v for x, y in shape.points for v in (norm(x), norm(y), 2)]
+    else:
+        values = box
+    return " ".join([str(class_id)] + [f"{v:.6f}" if isinstance(v, float) else str(v) for v in values])
+
+
+def _write_labelled_split(task: str, out_dir: Path, split: str, count: int, backgrounds: int, imgsz: int,
+                          rng: random.Random) -> None:
+    names = POSE_NAMES if task == "pose" else SHAPES
+    (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
+    (out_dir / "labels" / split).mkdir(parents=True, exist_ok=True)
+    for index in range(count + backgrounds):
+        stem = f"{split}_{index:04d}"
+        kinds = [] if index >= count else [rng.choice(names) for _ in range(rng.randint(1, 3))]
+        shapes = _place_shapes(kinds, imgsz, rng)
+        _draw(shapes, imgsz, rng).save(out_dir / "images" / split / f"{stem}{IMAGE_SUFFIX[task]}")
+        if shapes:
+            lines = [_label_line(task, names.index(s.kind), s, imgsz) for s in shapes]
+            (out_dir / "labels" / split / f"{stem}.txt").write_text("\n".join(lines) + "\n")
+
+
+def _write_classify_split(out_dir: Path, split: str, count: int, imgsz: int, rng: random.Random) -> None:
+    for index in range(count):
+        kind = SHAPES[index % len(SHAPES)]  # round robin: every class appears in every split
+        folder = out_dir / split / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        shapes = _place_shapes([kind], imgsz, rng)
+        _draw(shapes, imgsz, rng).save(folder / f"{split}_{index:04d}.png")
+
+
+def _data_yaml(task: str) -> dict:
+    data: dict = {"train": "images/train", "val": "images/val"}
+    if task == "pose":
+        data |= {"names": POSE_NAMES, "kpt_shape": POSE_KPT_SHAPE, "flip_idx": POSE_FLIP_IDX}
+    else:
+        data["names"] = SHAPES
+    return data
+
+
+def class_names(task: str) -> list[str]:
+    """The class names a dataset written for ``task`` has (what registration should report)."""
+    return list(POSE_NAMES if task == "pose" else SHAPES)
+
+
+def write_dataset(task: str, out_dir: Path, *, train: int = 16, val: int = 8, imgsz: int = 64, seed: int = 0,
+                  backgrounds: int = 0) -> Path:
+    """Write a dataset for ``task`` into ``out_dir`` (created); returns ``out_dir``.
+
+    ``backgrounds`` extra images without objects or label files are added to each labelled split.
+    """
+    if task not in IMAGE_SUFFIX:
+        raise ValueError(f"unknown task {task!r}; expected one of {sorted(IMAGE_SUFFIX)}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(f"{task}:{seed}")
+    for split, count in (("train", train), ("val", val)):
+        if task == "classify":
+            _write_classify_split(out_dir, split, count, imgsz, rng)
+        else:
+            _write_labelled_split(task, out_dir, split, count, backgrounds, imgsz, rng)
+    if task != "classify":
+        (out_dir / "data.yaml").write_text(yaml.safe_dump(_data_yaml(task), sort_keys=False))
+    return out_dir
+
+
+def zip_folder(folder: Path, zip_path: Path) -> Path:
+    """Zip ``folder``'s contents with members relative to it (no top folder)."""
+    zip_path = Path(zip_path)
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(folder).as_posix())
+    return zip_path
+
+
+def write_dataset_zip(task: str, zip_path: Path, **kwargs) -> Path:
+    """``write_dataset`` into a zip at ``zip_path``; takes the same keyword arguments."""
+    with tempfile.TemporaryDirectory(prefix="imagerec-synthetic-") as scratch:
+        folder = write_dataset(task, Path(scratch) / "dataset", **kwargs)
+        return zip_folder(folder, zip_path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Write a tiny synthetic dataset (shapes on noise).")
+    parser.add_argument("--task", required=True, choices=sorted(IMAGE_SUFFIX))
+    parser.add_argument("--out", required=True, type=Path, help="folder to write (or the zip file with --zip)")
+    parser.add_argument("--zip", action="store_true", help="write a zip instead of a folder")
+    parser.add_argument("--train", type=int, default=16)
+    parser.add_argument("--val", type=int, default=8)
+    parser.add_argument("--imgsz", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backgrounds", type=int, default=0, help="extra unlabelled images per split")
+    args = parser.parse_args(argv)
+    options = dict(train=args.train, val=args.val, imgsz=args.imgsz, seed=args.seed, backgrounds=args.backgrounds)
+    if args.zip:
+        out = write_dataset_zip(args.task, args.out, **options)
+    else:
+        out = write_dataset(args.task, args.out, **options)
+    print(out)
+
+
+if __name__ == "__main__":
+    main()

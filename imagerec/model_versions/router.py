@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import FileResponse
+
+from imagerec.deps import SessionDep, SettingsDep
+from imagerec.model_versions import repository, service
+from imagerec.model_versions.schemas import ModelRead
+from imagerec.vision import VisionTask
+
+router = APIRouter()
+
+
+@router.get("", response_model=list[ModelRead], summary="Registered models, newest first")
+def list_models(
+    session: SessionDep,
+    task: VisionTask | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+):
+    return repository.list_models(session, task=task, limit=limit, offset=offset)
+
+
+@router.get("/{model_id}", response_model=ModelRead)
+def get_model(model_id: int, session: SessionDep):
+    return service.get_or_404(session, model_id=model_id)
+
+
+@router.get("/{model_id}/weights", response_class=FileResponse, summary="Download the weights (best.pt)")
+def download_weights(model_id: int, session: SessionDep, settings: SettingsDep):
+    model = service.get_or_404(session, model_id=model_id)
+    path = service.weights_file(settings, model)
+    return FileResponse(path, media_type="application/octet-stream", filename=f"model-{model.id}-{path.name}")
+
+
+@router.delete("/{model_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_model(model_id: int, session: SessionDep, settings: SettingsDep):
+    service.delete(session, settings=settings, model=service.get_or_404(session, model_id=model_id))

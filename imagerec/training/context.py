@@ -1,0 +1,99 @@
+"""What a training child knows about its task, loaded once from the database as plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from imagerec.config import Settings
+from imagerec.datasets.models import Dataset
+from imagerec.db import unit_of_work
+from imagerec.model_versions.models import ModelVersion
+from imagerec.tasks import repository
+from imagerec.tasks.service import resume_checkpoint
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    id: int
+    name: str
+    task: str
+    class_names: list[str]
+    kpt_shape: list[int] | None
+    flip_idx: list[int] | None
+    files_dir: Path  # the Ultralytics layout: images/ + labels/, or train/<class>/ for classify
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: int
+    task: str
+    architecture: str
+    class_names: list[str]
+    weights_path: Path
+
+
+@dataclass(frozen=True)
+class RunContext:
+    task_id: int
+    mode: str
+    name: str | None
+    settings: Settings
+    params: dict[str, Any]
+    run_dir: Path
+    dataset: DatasetInfo
+    base_model: ModelInfo | None
+    resume_from: Path | None
+
+    @property
+    def task(self) -> str:
+        return self.dataset.task
+
+
+def _dataset_info(settings: Settings, row: Dataset) -> DatasetInfo:
+    return DatasetInfo(
+        id=row.id,
+        name=row.name,
+        task=row.task,
+        class_names=list(row.class_names),
+        kpt_shape=row.kpt_shape,
+        flip_idx=row.flip_idx,
+        files_dir=settings.data_dir / row.storage_path / "files",
+    )
+
+
+def model_info(settings: Settings, row: ModelVersion) -> ModelInfo:
+    return ModelInfo(
+        id=row.id,
+        task=row.task,
+        architecture=row.architecture,
+        class_names=list(row.class_names),
+        weights_path=settings.data_dir / row.weights_path,
+    )
+
+
+def load_context(*, task_id: int, settings: Settings, session_factory: sessionmaker[Session]) -> RunContext:
+    with unit_of_work(session_factory) as session:
+        task = repository.get(session, task_id)
+        params = dict(task.params)
+        dataset = session.get(Dataset, params["dataset_id"])
+        if dataset is None:
+            raise LookupError(f"dataset {params['dataset_id']} no longer exists")
+        base_id = params.get("base_model_id")
+        base = session.get(ModelVersion, base_id) if base_id else None
+        if base_id and base is None:
+            raise LookupError(f"base model {base_id} no longer exists")
+        return RunContext(
+            task_id=task.id,
+            mode=task.type,
+            name=task.name,
+            settings=settings,
+            params=params,
+            run_dir=settings.data_dir / task.run_dir,
+            dataset=_dataset_info(settings, dataset),
+            base_model=model_info(settings, base) if base else None,
+            resume_from=resume_checkpoint(settings, task) if task.resume_requested else None,
+        )

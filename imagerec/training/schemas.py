@@ -1,0 +1,52 @@
+"""Training requests. Every mode's request extends ``TrainingRequest`` (the regular fields)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class TrainingMode(StrEnum):
+    regular = "regular"
+
+
+Architecture = Literal["yolov8n", "yolov8s", "yolov8m", "yolov8l", "yolov8x"]
+
+
+class TrainingRequest(BaseModel):
+    """Regular training: one starting point (exactly one of ``architecture``, ``pretrained_weights``,
+    ``base_model_id``) and the usual Ultralytics hyper-parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_id: int = Field(ge=1, description="A registered dataset")
+    architecture: Architecture | None = Field(
+        None, description="Random init from the architecture YAML that fits the dataset's task"
+    )
+    pretrained_weights: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.pt$",
+        description="A file name in the server's pretrained-models folder, e.g. yolov8n.pt",
+    )
+    base_model_id: int | None = Field(None, ge=1, description="Fine-tune a registered model")
+    epochs: int = Field(50, ge=1, le=10_000)
+    imgsz: int = Field(640, ge=32, le=4096, multiple_of=32)
+    batch: int = Field(16, ge=1, le=1024)
+    device: str = Field("auto", pattern=r"^(auto|cpu|\d{1,2}(,\d{1,2}){0,15})$", description='"cpu", "0", "0,1" or "auto"')
+    lr0: float = Field(0.01, gt=0, le=1.0)
+    patience: int = Field(100, ge=0, le=10_000, description="Epochs without improvement before stopping early")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    workers: int | None = Field(None, ge=0, le=32, description="Dataloader workers; default from settings")
+    name: str | None = Field(None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_starting_point(self) -> TrainingRequest:
+        given = [f for f in ("architecture", "pretrained_weights", "base_model_id") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one starting point: architecture, pretrained_weights or base_model_id"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self

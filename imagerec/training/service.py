@@ -1,0 +1,58 @@
+"""Starting trainings (API side): checks that every mode shares, then the mode's own, then the task row."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from imagerec.config import Settings
+from imagerec.datasets import service as datasets_service
+from imagerec.datasets.models import Dataset
+from imagerec.db import on_commit
+from imagerec.errors import NotFound, Unprocessable
+from imagerec.executor.base import Executor
+from imagerec.model_versions import repository as models_repository
+from imagerec.tasks import repository as tasks_repository
+from imagerec.tasks.models import Task, TaskKind, TaskStatus
+from imagerec.training.schemas import TrainingMode, TrainingRequest
+from imagerec.training.strategies import STRATEGIES
+
+
+def _check_starting_point(session: Session, *, settings: Settings, request: TrainingRequest, dataset: Dataset) -> None:
+    if request.pretrained_weights is not None:
+        path = settings.pretrained_dir / request.pretrained_weights
+        if not path.is_file():
+            raise Unprocessable(
+                f"pretrained weights '{request.pretrained_weights}' are not on this server: put the file at "
+                f"{path} (the folder is set by IMAGEREC_MODELS_DIR), or start from an architecture such as "
+                f"'yolov8n' (random init)"
+            )
+    if request.base_model_id is not None:
+        base = models_repository.get(session, request.base_model_id)
+        if base is None:
+            raise NotFound(f"model {request.base_model_id} not found")
+        if base.task != dataset.task:
+            raise Unprocessable(
+                f"model {base.id} is a {base.task} model but dataset {dataset.id} is a {dataset.task} dataset"
+            )
+
+
+def start(session: Session, *, settings: Settings, executor: Executor, mode: TrainingMode,
+          request: TrainingRequest) -> Task:
+    strategy = STRATEGIES[mode]
+    dataset = datasets_service.get_or_404(session, dataset_id=request.dataset_id)
+    _check_starting_point(session, settings=settings, request=request, dataset=dataset)
+    strategy.check(session, settings=settings, request=request, dataset=dataset)
+    task = Task(
+        kind=TaskKind.training,
+        type=mode,
+        name=request.name,
+        status=TaskStatus.queued,
+        params=request.model_dump(mode="json"),
+        total_epochs=request.epochs,
+        epoch=0,
+    )
+    tasks_repository.add(session, task=task, refs=strategy.refs(request))
+    task.run_dir = f"runs/{task.id}"
+    tasks_repository.append_log(session, task_id=task.id, message=f"queued {mode} training on dataset {dataset.id}")
+    on_commit(session, lambda: executor.submit(task.id))
+    return task

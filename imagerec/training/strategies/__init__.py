@@ -1,0 +1,11 @@
+"""Training modes, picked from one map keyed by the mode."""
+
+from imagerec.training.schemas import TrainingMode
+from imagerec.training.strategies.base import TrainingStrategy, TrainPlan
+from imagerec.training.strategies.regular import RegularStrategy
+
+STRATEGIES: dict[TrainingMode, TrainingStrategy] = {
+    TrainingMode.regular: RegularStrategy(),
+}
+
+__all__ = ["STRATEGIES", "TrainPlan", "TrainingStrategy"]

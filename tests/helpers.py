@@ -1,0 +1,58 @@
+"""Helpers the tests share: register a synthetic dataset over HTTP, start a training, wait for states."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from imagerec.datasets.synthetic import write_dataset_zip
+
+TERMINAL = {"succeeded", "failed", "cancelled", "interrupted"}
+
+
+def register_dataset(client: TestClient, tmp_path: Path, task: str, *, name: str | None = None, **sizes) -> dict:
+    archive = write_dataset_zip(task, tmp_path / f"{task}-{time.monotonic_ns()}.zip", **sizes)
+    with archive.open("rb") as handle:
+        response = client.post(
+            "/api/datasets",
+            data={"name": name or archive.stem, "task": task},
+            files={"file": (archive.name, handle, "application/zip")},
+        )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def tiny_training(dataset_id: int, **overrides) -> dict:
+    return {
+        "dataset_id": dataset_id,
+        "architecture": "yolov8n",
+        "epochs": 1,
+        "imgsz": 64,
+        "batch": 8,
+        "device": "cpu",
+        "workers": 0,
+        **overrides,
+    }
+
+
+def start_training(client: TestClient, body: dict) -> dict:
+    response = client.post("/api/training/regular", json=body)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def wait_for(client: TestClient, task_id: int, predicate, *, timeout: float = 180.0, what: str = "") -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        task = client.get(f"/api/tasks/{task_id}").json()
+        if predicate(task):
+            return task
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}: {task}")
+        time.sleep(0.2)
+
+
+def wait_until_finished(client: TestClient, task_id: int, *, timeout: float = 180.0) -> dict:
+    return wait_for(client, task_id, lambda t: t["status"] in TERMINAL, timeout=timeout, what="the task to end")
