@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from imagerec import __version__
+from imagerec.body_limit import BodySizeLimit
 from imagerec.config import Settings
 from imagerec.db import make_engine, make_session_factory
 from imagerec.errors import install_handlers
@@ -45,7 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "→ evaluation, on Ultralytics YOLOv8.",
         lifespan=lifespan,
     )
-    app.state.settings = settings or Settings()
+    app.state.settings = settings = settings or Settings()
+    app.add_middleware(BodySizeLimit, max_bytes=settings.upload_max_bytes)
     install_handlers(app)
     include_routers(app)
     return app

@@ -39,6 +39,7 @@ def _train_args(ctx: RunContext, plan: TrainPlan) -> dict:
         "imgsz": params["imgsz"],
         "batch": params["batch"],
         "device": _device(params["device"]),
+        "optimizer": params["optimizer"],
         "lr0": params["lr0"],
         "patience": params["patience"],
         "seed": params["seed"],

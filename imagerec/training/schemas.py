@@ -12,6 +12,7 @@ class TrainingMode(StrEnum):
     regular = "regular"
 
 
+Optimizer = Literal["auto", "SGD", "Adam", "AdamW", "NAdam", "RAdam", "RMSProp"]
 Architecture = Literal["yolov8n", "yolov8s", "yolov8m", "yolov8l", "yolov8x"]
 
 
@@ -35,6 +36,10 @@ class TrainingRequest(BaseModel):
     imgsz: int = Field(640, ge=32, le=4096, multiple_of=32)
     batch: int = Field(16, ge=1, le=1024)
     device: str = Field("auto", pattern=r"^(auto|cpu|\d{1,2}(,\d{1,2}){0,15})$", description='"cpu", "0", "0,1" or "auto"')
+    optimizer: Optimizer = Field(
+        "auto", description="'auto' lets Ultralytics pick the optimizer and, for short runs, its learning rate "
+        "(lr0 is then ignored, as the task log warns); name one to have lr0 used as given"
+    )
     lr0: float = Field(0.01, gt=0, le=1.0)
     patience: int = Field(100, ge=0, le=10_000, description="Epochs without improvement before stopping early")
     seed: int = Field(0, ge=0, le=2**31 - 1)

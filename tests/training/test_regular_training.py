@@ -87,3 +87,30 @@ def test_fine_tune_from_registered_model_records_parent(client, tmp_path):
     assert second["status"] == "succeeded", second["error"]
     model = client.get(f"/api/models/{second['model_id']}").json()
     assert model["parent_id"] == first["model_id"] and model["architecture"] == "yolov8n"
+
+
+def test_train_from_pretrained_weights_in_the_models_folder(client, settings, tmp_path):
+    dataset = register_dataset(client, tmp_path, "detect")
+    first = wait_until_finished(client, start_training(client, tiny_training(dataset["id"]))["id"])
+    weights = client.get(f"/api/models/{first['model_id']}/weights").content
+    (settings.pretrained_dir / "yolov8n.pt").write_bytes(weights)  # what an admin drops into the folder
+
+    body = tiny_training(dataset["id"], pretrained_weights="yolov8n.pt", optimizer="SGD", lr0=0.02)
+    del body["architecture"]
+    done = wait_until_finished(client, start_training(client, body)["id"])
+    assert done["status"] == "succeeded", done["error"]
+    model = client.get(f"/api/models/{done['model_id']}").json()
+    assert model["architecture"] == "yolov8n" and model["parent_id"] is None
+    first_epoch = client.get(f"/api/training/tasks/{done['id']}/metrics").json()[0]["values"]
+    assert first_epoch["lr"] <= 0.02
+
+
+def test_pretrained_weights_of_another_task_fail_with_a_clear_reason(client, settings, tmp_path):
+    classify = register_dataset(client, tmp_path, "classify")
+    first = wait_until_finished(client, start_training(client, tiny_training(classify["id"]))["id"])
+    (settings.pretrained_dir / "cls.pt").write_bytes(client.get(f"/api/models/{first['model_id']}/weights").content)
+    detect = register_dataset(client, tmp_path, "detect")
+    body = tiny_training(detect["id"], pretrained_weights="cls.pt")
+    del body["architecture"]
+    done = wait_until_finished(client, start_training(client, body)["id"])
+    assert done["status"] == "failed" and "classify model" in done["error"] and "detect" in done["error"]

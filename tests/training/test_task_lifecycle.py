@@ -134,3 +134,23 @@ def test_deleting_a_task_keeps_its_model_and_model_delete_removes_weights(client
     assert client.delete(f"/api/models/{model['id']}").status_code == 204
     assert client.get(f"/api/models/{model['id']}").status_code == 404
     assert not any(weights.rglob("best.pt"))
+
+
+@pytest.fixture
+def impatient_settings(settings):
+    return settings.model_copy(update={"cancel_grace_seconds": 0.05})
+
+
+def test_task_that_does_not_stop_in_time_is_killed(impatient_settings, tmp_path):
+    with TestClient(create_app(impatient_settings)) as client:
+        dataset = register_dataset(client, tmp_path, "detect", train=32, imgsz=320)
+        # imgsz 320, batch 16: a batch takes over a second here, far longer than the 0.05 s grace period
+        task = start_training(client, tiny_training(dataset["id"], epochs=5, imgsz=320, batch=16))
+        wait_for(client, task["id"], lambda t: t["status"] == "running" and any(
+            "training epochs" in line["message"]
+            for line in client.get(f"/api/tasks/{t['id']}/logs").json()["lines"]), what="training to start")
+        client.post(f"/api/training/tasks/{task['id']}/cancel")
+        done = wait_until_finished(client, task["id"], timeout=20)
+        assert done["status"] == "cancelled"
+        assert "killed" in done["error"]
+        assert client.get("/health").json()["executor"]["active_tasks"] == []
