@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +32,16 @@ class Settings(BaseSettings):
     zip_max_members: int = Field(200_000, gt=0, description="Most files a dataset zip may hold.")
     image_max_pixels: int = Field(100_000_000, gt=0, description="Images with more pixels are refused (bombs).")
     default_workers: int = Field(2, ge=0, le=32, description="Dataloader workers when a request gives none.")
+    model_cache_size: int = Field(4, ge=1, le=64, description="Models kept loaded for auto-annotation (LRU).")
+    annotate_max_concurrent: int = Field(2, ge=1, le=64, description="Annotation requests running inference at once.")
+    annotate_max_waiting: int = Field(16, ge=0, le=10_000, description="Requests that may wait; more get 429/503.")
+    annotate_max_files: int = Field(64, ge=1, le=10_000, description="Images in one auto-annotate request.")
+    annotate_max_file_bytes: int = Field(50 * 1024**2, gt=0, description="Largest image file for auto-annotation.")
+    annotate_max_pixels: int = Field(60_000_000, gt=0, description="Larger images are refused (decompression bombs).")
+    labelstudio_url: AnyHttpUrl | None = Field(
+        None, description="Label Studio's base URL: the only host the ML backend fetches task images from."
+    )
+    labelstudio_api_token: SecretStr | None = Field(None, description="Label Studio API token for those fetches.")
 
     @field_validator("allowed_roots")
     @classmethod

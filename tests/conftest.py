@@ -34,3 +34,11 @@ def settings(tmp_path: Path, allowed_root: Path) -> Settings:
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def trained_models(tmp_path_factory) -> "TrainedModels":
+    """``trained_models("detect")`` → a tiny model that learned the synthetic shapes (trained once per session)."""
+    from tests.trained_models import TrainedModels
+
+    return TrainedModels(tmp_path_factory.mktemp("trained-models"))
