@@ -11,6 +11,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from imagerec import __version__
+from imagerec.annotation.limiter import Overloaded
+from imagerec.annotation.router import overloaded_response
+from imagerec.annotation.runtime import build_runtime
 from imagerec.body_limit import BodySizeLimit
 from imagerec.config import Settings
 from imagerec.db import make_engine, make_session_factory
@@ -30,10 +33,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.session_factory = make_session_factory(engine)
     executor = build_executor(settings, app.state.session_factory)
     app.state.executor = executor
+    app.state.annotation_runtime = annotation_runtime = build_runtime(settings)  # models load on first use
     executor.start()
     try:
         yield
     finally:
+        annotation_runtime.close()
         executor.stop()
         engine.dispose()
 
@@ -49,5 +54,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings = settings or Settings()
     app.add_middleware(BodySizeLimit, max_bytes=settings.upload_max_bytes)
     install_handlers(app)
+    app.add_exception_handler(Overloaded, overloaded_response)  # 429 with Retry-After
     include_routers(app)
     return app

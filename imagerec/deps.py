@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from imagerec.annotation.runtime import AnnotationRuntime
 from imagerec.config import Settings
 from imagerec.datasets import service as datasets_service
 from imagerec.datasets.models import Dataset
@@ -29,9 +30,21 @@ def get_executor(request: Request) -> Executor:
     return request.app.state.executor
 
 
+async def get_session_factory(request: Request) -> sessionmaker[Session]:
+    """For async routes that must not hold a session (and SQLite's write lock) across slow work. Async, like
+    the next one: a plain `def` dependency would cost a worker-thread round trip per request."""
+    return request.app.state.session_factory
+
+
+async def get_annotation_runtime(request: Request) -> AnnotationRuntime:
+    return request.app.state.annotation_runtime
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ExecutorDep = Annotated[Executor, Depends(get_executor)]
+SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
+AnnotationRuntimeDep = Annotated[AnnotationRuntime, Depends(get_annotation_runtime)]
 
 
 def get_dataset(dataset_id: int, session: SessionDep) -> Dataset:

@@ -2,9 +2,12 @@
 
 from fastapi import FastAPI
 
+from imagerec.annotation.router import router as annotation_router
 from imagerec.datasets.router import router as datasets_router
 from imagerec.files.router import router as files_router
+from imagerec.labelstudio.router import router as labelstudio_router
 from imagerec.model_versions.router import router as models_router
+from imagerec.prelabel.router import router as prelabel_router
 from imagerec.system.router import router as system_router
 from imagerec.tasks.models import TaskKind
 from imagerec.tasks.router import make_router as make_tasks_router
@@ -19,3 +22,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(files_router, prefix="/api/training", tags=["files"])
     app.include_router(make_tasks_router(None), prefix="/api/tasks", tags=["tasks"])
     app.include_router(models_router, prefix="/api/models", tags=["models"])
+    app.include_router(annotation_router, prefix="/api", tags=["annotation"])  # POST /api/auto_annotate
+    app.include_router(prelabel_router, prefix="/api/annotation/jobs", tags=["annotation"])
+    app.include_router(make_tasks_router(TaskKind.annotation), prefix="/api/annotation/jobs", tags=["annotation"])
+    app.include_router(labelstudio_router, prefix="/labelstudio", tags=["labelstudio"])

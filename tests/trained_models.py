@@ -1,9 +1,19 @@
 """Tiny models that really learned the synthetic shapes, for tests that check where predictions land.
 
 Each task's model is trained once per test session, in-process, on a synthetic dataset kept on disk (so tests
-can compare predictions with the shapes drawn in its images). Settings found by trying: mosaic off (at 64 px
-it shrinks the shapes to a few pixels), no warm-up, AdamW at 0.01, 40 epochs over 64 images — about 25 s per
-task on 2 CPU cores, reaching mAP50 ≈ 0.5 on the held-out split and better on the training images.
+can compare predictions with the shapes drawn in its images). Settings found by trying (64 training images,
+64 px, 2 CPU cores; quality measured on those training images, which is what the tests predict on):
+
+- ``nbs`` (Ultralytics' nominal batch size, default 64) makes the trainer accumulate gradients up to 64 images:
+  with 64 images that is one optimizer step per epoch. ``nbs`` = ``batch`` steps every batch — the change that
+  took detect from about half of the shapes found with the right class to nearly all;
+- detection-family models confuse square and circle at 10–25 px: ``cls=2.0`` weighs the class loss up;
+- mosaic off (at 64 px it shrinks the shapes to a few pixels), no warm-up, AdamW;
+- classify: lower lr and no RandAugment/erasing, which hide a 15-px shape in noise.
+
+Measured on one run of all four (train-image quality; wall time on 2 busy cores, 107 s together): detect 0.98 of
+the drawn shapes found with the right class, 28 s; segment 0.94, polygon IoU 0.81, 40 s; pose 1.0, keypoints
+1.2 px from the corners (median), 20 s; classify top-1 0.94, 18 s.
 """
 
 from __future__ import annotations
@@ -21,10 +31,17 @@ from imagerec.model_versions.models import ModelVersion
 from imagerec.training import ultralytics_env
 from imagerec.training.starting_point import architecture_yaml
 
-TRAIN_ARGS = dict(
-    epochs=40, imgsz=64, batch=16, device="cpu", workers=0, plots=False, verbose=False, val=False,
-    mosaic=0.0, warmup_epochs=0, optimizer="AdamW", lr0=0.01, scale=0.2, translate=0.1, seed=0,
+COMMON_ARGS = dict(
+    imgsz=64, device="cpu", workers=0, plots=False, verbose=False, val=False, mosaic=0.0, warmup_epochs=0,
+    optimizer="AdamW", seed=0,
 )
+_INSTANCES = dict(batch=8, nbs=8, lr0=0.003, cls=2.0, scale=0.2, translate=0.1)
+TRAIN_ARGS: dict[str, dict] = {
+    "detect": COMMON_ARGS | _INSTANCES | dict(epochs=30),
+    "segment": COMMON_ARGS | _INSTANCES | dict(epochs=35),
+    "pose": COMMON_ARGS | _INSTANCES | dict(epochs=20),
+    "classify": COMMON_ARGS | dict(epochs=50, batch=16, nbs=16, lr0=0.001, auto_augment=None, erasing=0.0),
+}
 
 
 @dataclass(frozen=True)
@@ -56,7 +73,7 @@ class TrainedModels:
             (dataset_dir / "train.yaml").write_text(yaml.safe_dump(content))
             data = str(dataset_dir / "train.yaml")
         yolo = YOLO(architecture_yaml("yolov8n", task))
-        yolo.train(data=data, project=str(self.root / "runs"), name=task, exist_ok=True, **TRAIN_ARGS)
+        yolo.train(data=data, project=str(self.root / "runs"), name=task, exist_ok=True, **TRAIN_ARGS[task])
         return TrainedModel(task, Path(yolo.trainer.best), dataset_dir, class_names(task))
 
 

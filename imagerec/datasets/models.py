@@ -17,7 +17,7 @@ class Dataset(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     task: Mapped[str] = mapped_column(String(16))
     storage_path: Mapped[str] = mapped_column(String(500))
-    source: Mapped[str] = mapped_column(String(16))  # "upload" or "path"
+    source: Mapped[str] = mapped_column(String(16))  # "upload", "path" (import) or "prelabel" (a job made it)
     source_path: Mapped[str | None] = mapped_column(String(1000))  # the imported folder, for "path"
     class_names: Mapped[list]
     kpt_shape: Mapped[list | None]

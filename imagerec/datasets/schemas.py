@@ -42,6 +42,6 @@ class DatasetRead(BaseModel):
     flip_idx: list[int] | None
     splits: DatasetSplits = Field(validation_alias=AliasPath("summary", "splits"))
     warnings: list[str] = Field(validation_alias=AliasPath("summary", "warnings"))
-    source: Literal["upload", "path"]
+    source: Literal["upload", "path", "prelabel"]
     source_path: str | None
     created_at: datetime

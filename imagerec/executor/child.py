@@ -17,7 +17,10 @@ from imagerec.tasks import repository
 from imagerec.tasks.models import TaskKind, TaskStatus
 
 # The runner of each task kind: "module:function", imported only inside the child (it may import torch).
-RUNNERS = {TaskKind.training: "imagerec.training.runner:run"}
+RUNNERS = {
+    TaskKind.training: "imagerec.training.runner:run",
+    TaskKind.annotation: "imagerec.prelabel.runner:run",
+}
 
 
 def _redirect_output(log_path) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from imagerec.db import Base, utcnow
@@ -12,6 +12,10 @@ class ModelVersion(Base):
     """Registered weights: what a succeeded training produced. ``weights_path`` is relative to the data dir."""
 
     __tablename__ = "model_versions"
+    __table_args__ = (  # at most one default model per task
+        Index("uq_model_versions_default_task", "task", unique=True,
+              sqlite_where=text("is_default"), postgresql_where=text("is_default")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -22,6 +26,7 @@ class ModelVersion(Base):
     metrics: Mapped[dict]
     weights_path: Mapped[str] = mapped_column(String(500))
     training_mode: Mapped[str | None] = mapped_column(String(32))
+    is_default: Mapped[bool] = mapped_column(default=False, server_default=false())  # auto-annotation's pick
     info: Mapped[dict] = mapped_column(default=dict)  # mode-specific record: schedule, teacher, class map …
     dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
     training_task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"), index=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from imagerec.model_versions.models import ModelVersion
@@ -27,3 +27,16 @@ def add(session: Session, *, model: ModelVersion) -> ModelVersion:
 
 def remove(session: Session, *, model: ModelVersion) -> None:
     session.delete(model)
+
+
+def get_default(session: Session, *, task: str) -> ModelVersion | None:
+    return session.scalar(select(ModelVersion).where(ModelVersion.task == task, ModelVersion.is_default.is_(True)))
+
+
+def make_default(session: Session, *, model: ModelVersion) -> None:
+    """Clear the task's current default, then mark ``model`` (two statements: the unique index is per row)."""
+    clear = update(ModelVersion).where(ModelVersion.task == model.task, ModelVersion.is_default.is_(True))
+    session.execute(clear.values(is_default=False).execution_options(synchronize_session=False))
+    session.flush()
+    mark = update(ModelVersion).where(ModelVersion.id == model.id).values(is_default=True)
+    session.execute(mark.execution_options(synchronize_session=False))

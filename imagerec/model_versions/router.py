@@ -35,6 +35,12 @@ def download_weights(model_id: int, session: SessionDep, settings: SettingsDep):
     return FileResponse(path, media_type="application/octet-stream", filename=f"model-{model.id}-{path.name}")
 
 
+@router.post("/{model_id}/default", response_model=ModelRead,
+             summary="Make this the model auto-annotation uses for its task")
+def make_default(model_id: int, session: SessionDep):
+    return service.make_default(session, model=service.get_or_404(session, model_id=model_id))
+
+
 @router.delete("/{model_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_model(model_id: int, session: SessionDep, settings: SettingsDep):
     service.delete(session, settings=settings, model=service.get_or_404(session, model_id=model_id))

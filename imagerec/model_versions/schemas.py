@@ -16,6 +16,7 @@ class ModelRead(BaseModel):
     class_names: list[str]
     imgsz: int
     metrics: dict[str, Any]
+    is_default: bool
     training_mode: str | None
     info: dict[str, Any]
     dataset_id: int | None

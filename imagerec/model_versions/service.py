@@ -47,6 +47,12 @@ def register(session: Session, *, model: ModelVersion) -> ModelVersion:
     return repository.add(session, model=model)
 
 
+def make_default(session: Session, *, model: ModelVersion) -> ModelVersion:
+    repository.make_default(session, model=model)
+    session.refresh(model)
+    return model
+
+
 def delete(session: Session, *, settings: Settings, model: ModelVersion) -> None:
     if is_referenced_by_active_task(session, ref_kind="model", ref_id=model.id):
         raise Conflict(f"model {model.id} is used by a queued or running task")

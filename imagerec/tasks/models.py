@@ -31,6 +31,7 @@ ACTIVE = (TaskStatus.queued, TaskStatus.running)
 
 class TaskKind(StrEnum):
     training = "training"
+    annotation = "annotation"  # batch pre-labelling
 
 
 class Task(Base):

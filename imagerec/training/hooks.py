@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from imagerec.tasks.service import RESUME_CHECKPOINT
 from imagerec.training.metrics import normalize, summary_line
-from imagerec.training.reporter import TaskReporter
+from imagerec.tasks.reporter import TaskReporter
 
 EVENTS = (
     "on_pretrain_routine_end",
@@ -26,9 +28,11 @@ EVENTS = (
 
 
 class TrainingHooks:
-    def __init__(self, *, reporter: TaskReporter, run_dir: Path) -> None:
+    def __init__(self, *, reporter: TaskReporter, run_dir: Path,
+                 epoch_values: Callable[[Any], dict[str, float]] | None = None) -> None:
         self.reporter = reporter
         self.run_dir = run_dir
+        self.epoch_values = epoch_values  # the mode's own per-epoch values (e.g. the freeze stage)
         self.cancelled = False
         self.final_metrics: dict | None = None
         self._last_trained_epoch: int | None = None
@@ -104,6 +108,8 @@ class TrainingHooks:
             return
         values = normalize({**trainer.label_loss_items(trainer.tloss, prefix="train"), **raw, **trainer.lr})
         values["fitness"] = float(trainer.fitness) if trainer.fitness is not None else None
+        if self.epoch_values is not None:
+            values.update(self.epoch_values(trainer))
         epoch = trainer.epoch + 1
         lines = [summary_line(epoch, trainer.epochs, values, time.monotonic() - self._epoch_started)]
         if self._checkpoint_note:

@@ -17,7 +17,7 @@ from imagerec.tasks.models import TaskStatus
 from imagerec.training import ultralytics_env
 from imagerec.training.context import RunContext, load_context
 from imagerec.training.hooks import TrainingHooks
-from imagerec.training.reporter import TaskReporter, WarningForwarder
+from imagerec.tasks.reporter import TaskReporter, WarningForwarder
 from imagerec.training.schemas import TrainingMode
 from imagerec.training.strategies import STRATEGIES, TrainPlan
 
@@ -110,6 +110,13 @@ def _finish(ctx: RunContext, *, factory, plan: TrainPlan, hooks: TrainingHooks, 
                               message=f"succeeded in {elapsed:.1f} s; registered model {model.id}")
 
 
+def _forward_training_log(reporter: TaskReporter) -> None:
+    """Strategies' callbacks log to ``imagerec.training.*`` (they hold no reporter); those lines join the task log."""
+    training_log = logging.getLogger("imagerec.training")
+    training_log.setLevel(logging.INFO)
+    training_log.addHandler(WarningForwarder(reporter, level=logging.INFO))
+
+
 def run(*, task_id: int, settings: Settings, session_factory: sessionmaker[Session]) -> None:
     started = time.monotonic()
     reporter = TaskReporter(task_id=task_id, session_factory=session_factory)
@@ -118,9 +125,10 @@ def run(*, task_id: int, settings: Settings, session_factory: sessionmaker[Sessi
                  + (f", resuming from {ctx.resume_from.name}" if ctx.resume_from else ""))
     ultralytics_env.configure(settings)
     logging.getLogger("ultralytics").addHandler(WarningForwarder(reporter))
+    _forward_training_log(reporter)
     strategy = STRATEGIES[TrainingMode(ctx.mode)]
     plan = strategy.plan(ctx)
-    hooks = TrainingHooks(reporter=reporter, run_dir=ctx.run_dir)
+    hooks = TrainingHooks(reporter=reporter, run_dir=ctx.run_dir, epoch_values=plan.epoch_values)
     trainer = _fit(ctx, plan, hooks)
     _finish(ctx, factory=session_factory, plan=plan, hooks=hooks, trainer=trainer,
             elapsed=time.monotonic() - started)

@@ -41,18 +41,21 @@ def start(session: Session, *, settings: Settings, executor: Executor, mode: Tra
     strategy = STRATEGIES[mode]
     dataset = datasets_service.get_or_404(session, dataset_id=request.dataset_id)
     _check_starting_point(session, settings=settings, request=request, dataset=dataset)
-    strategy.check(session, settings=settings, request=request, dataset=dataset)
+    report = strategy.check(session, settings=settings, request=request, dataset=dataset)
     task = Task(
         kind=TaskKind.training,
         type=mode,
         name=request.name,
         status=TaskStatus.queued,
         params=request.model_dump(mode="json"),
+        report=report,
         total_epochs=request.epochs,
         epoch=0,
     )
     tasks_repository.add(session, task=task, refs=strategy.refs(request))
     task.run_dir = f"runs/{task.id}"
     tasks_repository.append_log(session, task_id=task.id, message=f"queued {mode} training on dataset {dataset.id}")
+    for warning in (report or {}).get("warnings", []):
+        tasks_repository.append_log(session, task_id=task.id, message=warning, level="warning")
     on_commit(session, lambda: executor.submit(task.id))
     return task

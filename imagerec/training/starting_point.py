@@ -27,7 +27,8 @@ def architecture_yaml(architecture: str, task: str) -> str:
     return f"{architecture}{_YAML_SUFFIX[VisionTask(task)]}.yaml"
 
 
-def _architecture_of(weights_name: str) -> str:
+def architecture_of(weights_name: str) -> str:
+    """yolov8n-seg.pt → yolov8n: the architecture a weights file name announces (the file may disagree)."""
     stem = Path(weights_name).stem
     for suffix in ("-seg", "-cls", "-pose"):
         stem = stem.removesuffix(suffix)
@@ -40,6 +41,6 @@ def resolve(ctx: RunContext) -> StartingPoint:
         return StartingPoint(architecture_yaml(params["architecture"], ctx.task), params["architecture"], None)
     if params.get("pretrained_weights"):
         path = ctx.settings.pretrained_dir / params["pretrained_weights"]
-        return StartingPoint(str(path), _architecture_of(path.name), None)
+        return StartingPoint(str(path), architecture_of(path.name), None)
     base = ctx.base_model
     return StartingPoint(str(base.weights_path), base.architecture, base.id)

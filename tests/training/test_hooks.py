@@ -92,3 +92,13 @@ def test_metric_names_are_normalised_for_every_head():
         "precision": 0.5, "mask_mAP50-95": 0.2, "pose_mAP50": 0.4, "top1": 0.9, "val_seg_loss": 1.0,
         "train_loss": 2.0, "lr": 0.01, "lr_pg2": 0.02, "fitness": None,
     }
+
+
+def test_a_modes_epoch_values_join_the_metrics_row(tmp_path):
+    reporter = FakeReporter()
+    hooks = TrainingHooks(reporter=reporter, run_dir=tmp_path, epoch_values=lambda trainer: {"stage": 2.0})
+    trainer = fake_trainer(tmp_path)
+    hooks.on_train_start(trainer)
+    hooks.on_train_epoch_end(trainer)
+    hooks.on_fit_epoch_end(trainer)
+    assert reporter.metrics[0][1]["stage"] == 2.0 and reporter.metrics[0][1]["mAP50-95"] == 0.25

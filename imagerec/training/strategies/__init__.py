@@ -2,10 +2,12 @@
 
 from imagerec.training.schemas import TrainingMode
 from imagerec.training.strategies.base import TrainingStrategy, TrainPlan
+from imagerec.training.strategies.freeze import FreezeStrategy
 from imagerec.training.strategies.regular import RegularStrategy
 
 STRATEGIES: dict[TrainingMode, TrainingStrategy] = {
     TrainingMode.regular: RegularStrategy(),
+    TrainingMode.freeze_strategy: FreezeStrategy(),
 }
 
 __all__ = ["STRATEGIES", "TrainPlan", "TrainingStrategy"]

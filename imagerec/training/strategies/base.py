@@ -1,7 +1,8 @@
 """The protocol every training mode implements.
 
 API side (light, no torch): ``request_model`` validates the request, ``check`` does mode-specific checks
-against the database, ``refs`` names the rows the task reads. Child side: ``plan`` prepares data, shapes the
+against the database and may return the task's initial report (shown from the 202 on; its ``warnings`` also go
+to the task log), ``refs`` names the rows the task reads. Child side: ``plan`` prepares data, shapes the
 model, picks the trainer class and adds callbacks; ``report`` summarises the run for the task record.
 Everything mode-specific stays behind these methods; the runner around them is the same for every mode.
 """
@@ -30,13 +31,15 @@ class TrainPlan:
     callbacks: list[tuple[str, Callable]] = field(default_factory=list)
     train_args: dict[str, Any] = field(default_factory=dict)  # mode-specific overrides
     model_info: dict[str, Any] = field(default_factory=dict)  # stored with the registered model
+    epoch_values: Callable[[Any], dict[str, float]] | None = None  # trainer → extra per-epoch metric values
 
 
 class TrainingStrategy(Protocol):
     mode: TrainingMode
     request_model: type[TrainingRequest]
 
-    def check(self, session: Session, *, settings: Settings, request: TrainingRequest, dataset: Dataset) -> None: ...
+    def check(self, session: Session, *, settings: Settings, request: TrainingRequest,
+              dataset: Dataset) -> dict[str, Any] | None: ...
 
     def refs(self, request: TrainingRequest) -> list[tuple[str, int, str]]: ...
 

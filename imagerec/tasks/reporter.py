@@ -1,4 +1,4 @@
-"""The training child's channel to the API: short transactions on the task's own rows."""
+"""A task child's channel to the API: short transactions on the task's own rows."""
 
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ class TaskReporter:
                 self._cancel_seen = repository.is_cancel_requested(session, task_id=self.task_id)
         return self._cancel_seen
 
-    def progress(self, *, epoch: int, total_epochs: int, fraction: float, eta_seconds: float | None,
-                 force: bool = False) -> None:
+    def progress(self, *, fraction: float, eta_seconds: float | None, epoch: int | None = None,
+                 total_epochs: int | None = None, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._progress_at < PROGRESS_SECONDS:
             return
@@ -62,8 +62,8 @@ class WarningForwarder(logging.Handler):
     ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
     LIMIT = 100
 
-    def __init__(self, reporter: TaskReporter) -> None:
-        super().__init__(level=logging.WARNING)
+    def __init__(self, reporter: TaskReporter, *, level: int = logging.WARNING) -> None:
+        super().__init__(level=level)  # a lower level also forwards info lines (the training strategies' own)
         self.reporter = reporter
         self.forwarded = 0
 
@@ -73,6 +73,6 @@ class WarningForwarder(logging.Handler):
         self.forwarded += 1
         message = self.ANSI.sub("", record.getMessage()).strip()
         try:
-            self.reporter.log(message, level="warning")
+            self.reporter.log(message, level="warning" if record.levelno >= logging.WARNING else "info")
         except Exception:  # a log line must never break training
             self.handleError(record)

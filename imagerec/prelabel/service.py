@@ -1,0 +1,62 @@
+"""Starting a pre-labelling job (API side): resolve model and source, check the parameters, queue the task."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from imagerec.annotation.predictions import check_shapes, resolve_classes
+from imagerec.config import Settings
+from imagerec.datasets import repository as datasets_repository
+from imagerec.datasets import service as datasets_service
+from imagerec.db import on_commit
+from imagerec.errors import Conflict, NotFound, Unprocessable
+from imagerec.executor.base import Executor
+from imagerec.files.service import resolve_allowed
+from imagerec.model_versions import repository as models_repository
+from imagerec.model_versions import service as models_service
+from imagerec.model_versions.models import ModelVersion
+from imagerec.prelabel.schemas import PrelabelRequest
+from imagerec.tasks import repository as tasks_repository
+from imagerec.tasks.models import Task, TaskKind, TaskStatus
+
+TASK_TYPE = "prelabel"
+
+
+def _model(session: Session, *, request: PrelabelRequest, task: str | None) -> ModelVersion:
+    if request.model_id is not None:
+        return models_service.get_or_404(session, model_id=request.model_id)
+    model = models_repository.get_default(session, task=task)
+    if model is None:
+        raise NotFound(f"no default {task} model: give model_id, or set one with POST /api/models/{{id}}/default")
+    return model
+
+
+def start(session: Session, *, settings: Settings, executor: Executor, request: PrelabelRequest) -> Task:
+    params = request.model_dump(mode="json")
+    refs: list[tuple[str, int, str]] = []
+    dataset = None
+    if request.dataset_id is not None:
+        dataset = datasets_service.get_or_404(session, dataset_id=request.dataset_id)
+        refs.append(("dataset", dataset.id, "source"))
+    else:
+        folder = resolve_allowed(settings.allowed_roots, request.path)
+        if not folder.is_dir():
+            raise Unprocessable(f"{request.path} is not a folder of images")
+        params["path"] = str(folder)
+    model = _model(session, request=request, task=dataset.task if dataset else None)
+    if dataset is not None and model.task != dataset.task:
+        raise Unprocessable(f"model {model.id} is a {model.task} model but dataset {dataset.id} is {dataset.task}")
+    check_shapes(request.shapes, model.task)
+    resolve_classes(request.classes, dict(enumerate(model.class_names)))
+    if request.name is not None and datasets_repository.name_taken(session, name=request.name):
+        raise Conflict(f"a dataset named {request.name!r} already exists")
+    refs.append(("model", model.id, "model"))
+    params["model_id"] = model.id
+    task = Task(kind=TaskKind.annotation, type=TASK_TYPE, name=request.name, status=TaskStatus.queued,
+                params=params)
+    tasks_repository.add(session, task=task, refs=refs)
+    task.run_dir = f"runs/{task.id}"
+    source = f"dataset {dataset.id}" if dataset else "a server folder"
+    tasks_repository.append_log(session, task_id=task.id, message=f"queued: pre-label {source} with model {model.id}")
+    on_commit(session, lambda: executor.submit(task.id))
+    return task
