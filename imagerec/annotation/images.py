@@ -14,9 +14,7 @@ streams); only the arrays made here do. The order of the checks is the point:
 from __future__ import annotations
 
 import io
-import sys
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imagerec.config import Settings
 from imagerec.errors import BadRequest, PayloadTooLarge, UnsupportedMedia
+from imagerec.pillow import pillow_open
 
 # Plain raster formats only: Pillow also opens EPS (runs Ghostscript), PSD, ICO … which nobody annotates.
 FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP")  # JPEG includes MPO (camera multi-picture)
@@ -75,7 +74,7 @@ def _open_header(data: bytes, *, file_name: str, settings: Settings) -> Image.Im
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides below
-            image = _pil_open()(io.BytesIO(data), formats=FORMATS)  # parses the header, decodes nothing
+            image = pillow_open()(io.BytesIO(data), formats=FORMATS)  # parses the header, decodes nothing
     except UnidentifiedImageError:
         raise UnsupportedMedia(
             f"{file_name} is not an image (or not a supported format: {', '.join(FORMATS)})"
@@ -86,15 +85,6 @@ def _open_header(data: bytes, *, file_name: str, settings: Settings) -> Image.Im
         raise BadRequest(f"{file_name} is a corrupt image: {error}") from None
     _check_pixels(image, file_name=file_name, settings=settings)
     return image
-
-
-def _pil_open() -> Callable[..., Image.Image]:
-    """Pillow's own ``Image.open``: importing Ultralytics replaces it process-wide with one that, on a file Pillow
-    cannot identify, tries to pip-install a HEIF plugin and then fails with ``ModuleNotFoundError``."""
-    current = Image.open
-    if current.__module__ == Image.__name__:
-        return current
-    return getattr(sys.modules.get(current.__module__), "_image_open", current)
 
 
 def _check_pixels(image: Image.Image, *, file_name: str, settings: Settings) -> None:

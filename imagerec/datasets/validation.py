@@ -18,6 +18,7 @@ from PIL import Image
 
 from imagerec.datasets.layout import SPLITS, is_image_name
 from imagerec.errors import Unprocessable
+from imagerec.pillow import pillow_open
 
 MAX_REPORTED = 100
 TOLERANCE = 1e-6
@@ -211,7 +212,7 @@ def check_image(path: Path, *, max_pixels: int) -> tuple[str | None, str | None]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:  # reads the header only
+            with pillow_open()(path) as image:  # reads the header only
                 width, height, image_format = image.width, image.height, image.format
                 if width * height > max_pixels:
                     return f"image has {width}x{height} pixels, more than the limit of {max_pixels}", None
