@@ -56,3 +56,17 @@ def wait_for(client: TestClient, task_id: int, predicate, *, timeout: float = 18
 
 def wait_until_finished(client: TestClient, task_id: int, *, timeout: float = 180.0) -> dict:
     return wait_for(client, task_id, lambda t: t["status"] in TERMINAL, timeout=timeout, what="the task to end")
+
+
+def leave_as_if_server_crashed(client: TestClient, task_id: int) -> None:
+    """What a crashed server leaves behind: the row still says running, owned by a process that is gone."""
+    import socket
+
+    from sqlalchemy import update
+
+    from imagerec.db import unit_of_work
+    from imagerec.tasks.models import Task
+
+    gone = f"local:{socket.gethostname()}:{2**22 + 12345}"  # above Linux's pid_max
+    with unit_of_work(client.app.state.session_factory) as session:
+        session.execute(update(Task).where(Task.id == task_id).values(status="running", worker=gone, finished_at=None))

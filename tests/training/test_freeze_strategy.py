@@ -7,20 +7,18 @@ numbers in the metrics, stage changes in the log, the schedule on the registered
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
 
 from imagerec.app import create_app
 from imagerec.datasets.synthetic import class_names
-from imagerec.db import unit_of_work
-from imagerec.tasks.models import Task
 from imagerec.training import ultralytics_env
 from imagerec.training.starting_point import architecture_yaml
-from tests.helpers import register_dataset, tiny_training, wait_for, wait_until_finished
+from tests.helpers import (
+    leave_as_if_server_crashed, register_dataset, tiny_training, wait_for, wait_until_finished,
+)
 from tests.trained_models import TrainedModel, register_trained_model
 
 URL = "/api/training/freeze-strategy"
@@ -173,10 +171,7 @@ def test_interrupted_staged_task_resumes_in_the_right_stage(settings, tmp_path):
         assert running["latest_metrics"]["stage"] == _stage_of(task["report"], running["progress"]["epoch"])
         client.post(f"/api/training/tasks/{task['id']}/cancel")
         assert wait_until_finished(client, task["id"])["status"] == "cancelled"
-        # What a crashed server leaves behind: the row still says running, owned by a process that is gone.
-        with unit_of_work(client.app.state.session_factory) as session:
-            session.execute(update(Task).where(Task.id == task["id"]).values(
-                status="running", worker=f"local:{socket.gethostname()}:{2**22 + 12345}", finished_at=None))
+        leave_as_if_server_crashed(client, task["id"])
 
     with TestClient(create_app(settings)) as client:
         interrupted = client.get(f"/api/training/tasks/{task['id']}").json()

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
 
 from imagerec.app import create_app
 from imagerec.db import unit_of_work
 from imagerec.tasks.models import Task
-from tests.helpers import register_dataset, start_training, tiny_training, wait_for, wait_until_finished
+from tests.helpers import (
+    leave_as_if_server_crashed, register_dataset, start_training, tiny_training, wait_for, wait_until_finished,
+)
 
 pytestmark = pytest.mark.training
 
@@ -86,10 +86,7 @@ def test_task_left_running_becomes_interrupted_and_resumes_to_success(settings, 
         wait_for(client, task["id"], _after_first_epoch, what="the first epoch")
         client.post(f"/api/training/tasks/{task['id']}/cancel")
         assert wait_until_finished(client, task["id"])["status"] == "cancelled"
-        # What a crashed server leaves behind: the row still says running, owned by a process that is gone.
-        with unit_of_work(client.app.state.session_factory) as session:
-            session.execute(update(Task).where(Task.id == task["id"]).values(
-                status="running", worker=f"local:{socket.gethostname()}:{2**22 + 12345}", finished_at=None))
+        leave_as_if_server_crashed(client, task["id"])
 
     with TestClient(create_app(settings)) as client:
         interrupted = client.get(f"/api/training/tasks/{task['id']}").json()
