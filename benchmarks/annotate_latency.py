@@ -30,12 +30,9 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -43,7 +40,8 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from startup import REPO_ROOT, free_port, server_env, stop, wait_healthy
+from server import running_server
+from startup import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT))
 from imagerec.config import Settings  # noqa: E402
@@ -89,23 +87,6 @@ def register_model(data_dir: Path, weights: Path) -> int:
     with TestClient(app):
         trained = TrainedModel("detect", weights, data_dir, ["square", "circle", "triangle"])
         return register_trained_model(app, trained, name="bench-yolov8n")
-
-
-@contextmanager
-def annotate_server(data_dir: Path, log_path: Path, **settings: str) -> Iterator[httpx.Client]:
-    """``uvicorn main:app`` on ``data_dir``; ``settings`` become ``IMAGEREC_<NAME>`` variables."""
-    port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port", str(port),
-               "--log-level", "warning"]
-    env = server_env(data_dir) | {f"IMAGEREC_{name.upper()}": value for name, value in settings.items()}
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_healthy(process, f"http://127.0.0.1:{port}/health", time.monotonic() + 60)
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
-                yield client
-        finally:
-            stop(process)
 
 
 class PlainPredictor:
@@ -167,7 +148,7 @@ def machine() -> dict:
 def one_round(work: Path, trained, jpeg: bytes, *, model_id: int, args) -> dict:
     """A fresh server process and a fresh plain model: a process's own speed varies by a few percent."""
     plain = PlainPredictor(trained.weights, imgsz=args.imgsz, work=work)
-    with annotate_server(work / "data", work / "server.log") as client:
+    with running_server(work / "data", work / "server.log") as client:
         first = http_annotate(client, jpeg, model_id=model_id, imgsz=args.imgsz)  # loads the model
         http_ms, plain_ms = interleaved(lambda: http_annotate(client, jpeg, model_id=model_id, imgsz=args.imgsz),
                                         lambda: plain(jpeg), args.n)

@@ -34,12 +34,12 @@ import httpx
 
 from annotate_latency import (
     PlainPredictor,
-    annotate_server,
     machine,
     register_model,
     sample_jpeg,
     trained_detect_model,
 )
+from server import running_server
 from startup import REPO_ROOT
 
 GOAL_RATIO_AT_8 = 0.95
@@ -86,7 +86,7 @@ def one_round(work: Path, trained, jpeg: bytes, *, model_id: int, args) -> dict:
     """Raw, then every client level, against a fresh server process and a fresh plain model (a process's own
     predict speed varies by a few percent); each level's ratio is to this round's raw rate."""
     plain = PlainPredictor(trained.weights, imgsz=args.imgsz, work=work)
-    with annotate_server(work / "data", work / "server.log", **SERVER_SETTINGS) as client:
+    with running_server(work / "data", work / "server.log", **SERVER_SETTINGS) as client:
         client.post("/api/auto_annotate", files={"files": ("warm.jpg", jpeg, "image/jpeg")},
                     data={"model_id": model_id, "imgsz": args.imgsz}).raise_for_status()  # loads the model
         raw = raw_rate(plain, jpeg, args.requests)

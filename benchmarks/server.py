@@ -15,15 +15,18 @@ from startup import REPO_ROOT, free_port, server_env, stop, wait_healthy
 
 
 @contextmanager
-def running_server(data_dir: Path, log_path: Path) -> Iterator[httpx.Client]:
+def running_server(data_dir: Path, log_path: Path, **settings: str) -> Iterator[httpx.Client]:
+    """``uvicorn main:app`` on ``data_dir``; ``settings`` become ``IMAGEREC_<NAME>`` variables."""
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port", str(port)]
-    env = server_env(data_dir) | {"IMAGEREC_EXECUTOR_POLL_SECONDS": "0.2", "IMAGEREC_DEFAULT_WORKERS": "0"}
+    command = [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port", str(port),
+               "--log-level", "warning"]
+    defaults = {"executor_poll_seconds": "0.2", "default_workers": "0"}
+    env = server_env(data_dir) | {f"IMAGEREC_{name.upper()}": value for name, value in (defaults | settings).items()}
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_healthy(process, f"http://127.0.0.1:{port}/health", time.monotonic() + 60)
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
                 yield client
         finally:
             stop(process)
