@@ -9,11 +9,12 @@ garbage) held in memory. Both sides predict at ``--imgsz`` with the default conf
 
 What each side includes, per sample:
 - **http**: httpx builds the multipart body, loopback TCP, the server parses the form, looks the model up
-  (SQLite), takes a limiter slot, decodes the JPEG (Pillow, EXIF, RGB→BGR), predicts (cached model, in a worker
-  thread), turns the result into ``ImageAnnotations``, renders JSON; the client receives and parses the JSON.
+  (SQLite, a read-only session), takes a limiter slot, checks the JPEG's header with Pillow (format, size,
+  pixel limit) and decodes its pixels with ``cv2.imdecode`` (EXIF orientation applied), predicts (cached model,
+  in a worker thread), turns the result into ``ImageAnnotations``, renders JSON; the client receives and parses
+  the JSON.
 - **plain**: in this process, decode the same JPEG bytes with ``cv2.imdecode`` (how Ultralytics reads image
-  files; ~20 % faster than the server's Pillow decode, which it needs for the checks), then ``yolo.predict`` on
-  the array (``verbose=False``); the ``Results`` object is the output.
+  files), then ``yolo.predict`` on the array (``verbose=False``); the ``Results`` object is the output.
 
 Samples alternate (http, plain, plain, http, …) after a warm-up of each, with a 50 ms pause between samples so
 neither process's torch threads are still spinning when the other measures. ``--rounds`` rounds, each with a

@@ -3,6 +3,8 @@
 SQLite runs in WAL mode with a busy timeout, and every transaction starts with ``BEGIN IMMEDIATE``: a
 transaction that reads and then writes cannot then fail with "database is locked" when a training child
 committed in between (SQLite does not retry that case), it waits for the write lock instead.
+Code that only reads can use ``read_session``: its transaction starts with a plain (deferred) ``BEGIN``, so in
+WAL mode it reads the last committed state at once, even while a training child holds the write lock.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from datetime import UTC, datetime
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+DEFERRED_BEGIN = "imagerec_deferred_begin"  # execution option read by the SQLite "begin" listener
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -67,6 +71,9 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(connection):
+        if connection.get_execution_options().get(DEFERRED_BEGIN):
+            connection.exec_driver_sql("BEGIN")  # read_session: takes no lock until it reads, never the write lock
+            return
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
@@ -93,3 +100,15 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
             raise
         for callback in session.info.pop("after_commit", []):
             callback()
+
+
+@contextmanager
+def read_session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for reads alone: deferred ``BEGIN`` on SQLite (see the module docstring), never committed.
+
+    Closing it ends the transaction without expiring the rows read, so they stay usable afterwards. A write
+    through it is discarded; use ``unit_of_work`` for anything that writes.
+    """
+    with factory() as session:
+        session.connection(execution_options={DEFERRED_BEGIN: True})  # before the transaction begins
+        yield session

@@ -9,6 +9,12 @@ streams); only the arrays made here do. The order of the checks is the point:
    would unpack to 1.2 GB) → 413; Pillow's own ``DecompressionBombError`` is refused the same way;
 4. decode; a corrupt or truncated file → 400;
 5. EXIF orientation applied, so coordinates match what a viewer shows; RGB → BGR.
+
+Pixels of a plain JPEG (RGB or greyscale, ending with its end-of-image marker) are decoded by
+``cv2.imdecode``, which applies the EXIF orientation itself and writes BGR directly: about half a millisecond
+less per photo than Pillow's decode, orientation and BGR packing. Anything else — other formats, CMYK, data
+after the end marker, or a file cv2 refuses — goes through Pillow, whose errors name what is wrong. Pillow
+still reads every header first, so the checks above run before either decoder sees a pixel.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -27,6 +34,8 @@ from imagerec.pillow import pillow_open
 # Plain raster formats only: Pillow also opens EPS (runs Ghostscript), PSD, ICO … which nobody annotates.
 FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP")  # JPEG includes MPO (camera multi-picture)
 EXIF_ORIENTATION = 0x0112
+JPEG_END = b"\xff\xd9"  # EOI: a file cut short ends in scan data instead
+CV2_MODES = ("RGB", "L")  # cv2 converts CMYK/YCCK differently from Pillow: those keep Pillow's result
 
 
 @dataclass(frozen=True)
@@ -54,14 +63,31 @@ def decode_image(data: bytes, *, file_name: str, settings: Settings) -> DecodedI
         raise UnsupportedMedia(f"{file_name} is empty (0 bytes), not an image")
     image = _open_header(data, file_name=file_name, settings=settings)
     try:
-        _load_pixels(image, file_name=file_name)
-        oriented = _oriented(image)
-        rgb = oriented if oriented.mode == "RGB" else oriented.convert("RGB")
-        bgr = _bgr_array(rgb)
+        bgr = _cv2_jpeg(data, image)
+        if bgr is None:
+            bgr = _pillow_bgr(image, file_name=file_name)
     finally:
         image.close()
     height, width = bgr.shape[:2]
     return DecodedImage(file_name=file_name, array=bgr, width=width, height=height)
+
+
+def _cv2_jpeg(data: bytes, image: Image.Image) -> np.ndarray | None:
+    """The fast path for a plain, complete JPEG (see the module docstring); None when it does not apply.
+
+    OpenCV 4 builds return a truncated scan padded with grey (libjpeg only warns), so only files that end with
+    the end-of-image marker take this path, whatever OpenCV is installed; a cut-off file goes to Pillow.
+    """
+    if image.format != "JPEG" or image.mode not in CV2_MODES or not data.endswith(JPEG_END):
+        return None
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)  # None when libjpeg fails
+
+
+def _pillow_bgr(image: Image.Image, *, file_name: str) -> np.ndarray:
+    _load_pixels(image, file_name=file_name)
+    oriented = _oriented(image)
+    rgb = oriented if oriented.mode == "RGB" else oriented.convert("RGB")
+    return _bgr_array(rgb)
 
 
 def _bgr_array(rgb: Image.Image) -> np.ndarray:

@@ -140,6 +140,8 @@ class _InstanceReader:
         self.xyxy = _numpy(boxes.xyxy).astype(float) if boxes is not None else np.zeros((0, 4))
         self.scores = _numpy(boxes.conf).astype(float) if boxes is not None else np.zeros(0)
         self.class_ids = _numpy(boxes.cls).astype(int) if boxes is not None else np.zeros(0, int)
+        # clamped once for all instances, as Python floats: np.clip per scalar cost most of the conversion
+        self.clamped = _clamped_xy(self.xyxy.reshape(-1, 2), self.width, self.height).reshape(-1, 4).tolist()
         self.masks = _mask_sampler(result) if Shape.polygon in wanted else None
         keypoints = getattr(result, "keypoints", None)
         self.keypoints = _numpy(keypoints.data).astype(float) if keypoints is not None else None
@@ -155,7 +157,7 @@ class _InstanceReader:
         class_id = int(self.class_ids[index])
         instance = Instance(class_id=class_id, class_name=_name(self.names, class_id), score=float(self.scores[index]))
         if Shape.bbox in self.wanted:
-            instance.box = self._box(self.xyxy[index])
+            instance.box = self._box(self.clamped[index])
         if self.masks is not None:
             instance.polygons = self.masks.polygons(index, self.xyxy[index],
                                                     tolerance=self.params.polygon_tolerance)
@@ -163,22 +165,26 @@ class _InstanceReader:
             instance.keypoints = self._keypoints(self.keypoints[index])
         return instance
 
-    def _box(self, xyxy: np.ndarray) -> Box:
-        x1, x2 = (float(np.clip(v, 0, self.width)) for v in (xyxy[0], xyxy[2]))
-        y1, y2 = (float(np.clip(v, 0, self.height)) for v in (xyxy[1], xyxy[3]))
+    def _box(self, clamped: list[float]) -> Box:
+        x1, y1, x2, y2 = clamped
         return Box(x1=x1, y1=y1, x2=x2, y2=y2, cx=(x1 + x2) / 2 / self.width, cy=(y1 + y2) / 2 / self.height,
                    w=(x2 - x1) / self.width, h=(y2 - y1) / self.height)
 
     def _keypoints(self, points: np.ndarray) -> list[Keypoint]:
+        xy = _clamped_xy(points[:, :2], self.width, self.height).tolist()
+        confs = points[:, 2].tolist() if points.shape[1] > 2 else [None] * len(points)
         kept = []
-        for index, point in enumerate(points):
-            conf = float(point[2]) if len(point) > 2 else None
+        for index, ((x, y), conf) in enumerate(zip(xy, confs)):
             if conf is not None and conf < self.params.keypoint_conf:
                 continue
             name = self.kpt_names[index] if self.kpt_names and index < len(self.kpt_names) else None
-            kept.append(Keypoint(index=index, name=name, conf=conf, x=float(np.clip(point[0], 0, self.width)),
-                                 y=float(np.clip(point[1], 0, self.height))))
+            kept.append(Keypoint(index=index, name=name, conf=conf, x=x, y=y))
         return kept
+
+
+def _clamped_xy(points: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(N, 2) pixel points clamped into the image, in one vectorised pass."""
+    return np.clip(points, 0, (width, height))
 
 
 class _MaskSampler:

@@ -23,7 +23,7 @@ from imagerec.annotation.predictions import check_shapes, predict_kwargs, resolv
 from imagerec.annotation.runtime import AnnotationRuntime
 from imagerec.annotation.schemas import AnnotateParams, FileError, ImageAnnotations, ModelSummary, Shape
 from imagerec.config import Settings
-from imagerec.db import unit_of_work
+from imagerec.db import read_session
 from imagerec.errors import BadRequest, ImagerecError, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMedia
 from imagerec.model_versions import repository as models_repository
 from imagerec.model_versions import service as models_service
@@ -85,7 +85,8 @@ async def find_model(*, session_factory: sessionmaker[Session], model_id: int | 
 
 def _find_model(*, session_factory: sessionmaker[Session], model_id: int | None,
                 task: VisionTask | None) -> ModelVersion:
-    with unit_of_work(session_factory) as session:  # short: never held while images are predicted
+    # a read session: a training child holding the write lock must not hold up annotation
+    with read_session(session_factory) as session:
         if model_id is not None:
             model = models_service.get_or_404(session, model_id=model_id)
             if task is not None and model.task != task:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from imagerec.db import unit_of_work
+from imagerec.db import read_session
 from imagerec.deps import AnnotationRuntimeDep, SessionDep, SessionFactoryDep
 from imagerec.labelstudio import service
 from imagerec.labelstudio.schemas import (
@@ -53,7 +53,7 @@ async def _plan(request: PredictRequest, session_factory: SessionFactoryDep) -> 
     """Read what predict needs in a session of its own, closed before images are fetched or a model runs."""
 
     def read() -> service.PredictionPlan:
-        with unit_of_work(session_factory) as session:
+        with read_session(session_factory) as session:  # reads only: never waits for a writer's lock
             return service.plan_prediction(session, request=request)
 
     return await run_in_threadpool(read)

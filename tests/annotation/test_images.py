@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from imagerec.annotation.images import decode_image
 from imagerec.config import Settings
@@ -81,6 +81,42 @@ def test_truncated_jpeg_is_corrupt(limits: Settings) -> None:
     with pytest.raises(BadRequest, match="cut.jpg is a corrupt or truncated image") as caught:
         decode_image(truncated_jpeg(), file_name="cut.jpg", settings=limits)
     assert caught.value.status_code == 400
+
+
+@pytest.mark.parametrize("kept", [0.3, 0.9, 0.999])
+def test_a_jpeg_cut_anywhere_in_its_scan_is_corrupt(limits: Settings, kept: float) -> None:
+    whole = noise_jpeg(320, 240)
+    with pytest.raises(BadRequest, match="cut.jpg is a corrupt or truncated image"):
+        decode_image(whole[: int(len(whole) * kept)], file_name="cut.jpg", settings=limits)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_gives_what_a_viewer_shows(limits: Settings, orientation: int) -> None:
+    stored = Image.new("RGB", (80, 40), (0, 0, 0))
+    stored.paste((255, 255, 255), (0, 0, 16, 16))
+    stored.paste((0, 0, 255), (64, 24, 80, 40))  # a blue square in the opposite corner: flips show
+    data = jpeg_bytes(stored, orientation=orientation)
+    with Image.open(io.BytesIO(data)) as opened:
+        shown = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))[:, :, ::-1]
+    decoded = decode_image(data, file_name="turned.jpg", settings=limits)
+    assert decoded.array.shape == shown.shape
+    assert np.abs(decoded.array.astype(int) - shown).max() <= 2
+
+
+def test_bytes_after_the_jpeg_end_marker_are_ignored(limits: Settings) -> None:
+    data = jpeg_bytes(Image.new("RGB", (40, 30), (255, 0, 0)))
+    decoded = decode_image(data + b"camera trailer", file_name="trailer.jpg", settings=limits)
+    assert decoded.array.shape == (30, 40, 3)
+    blue, green, red = decoded.array[15, 20].tolist()
+    assert red > 240 and green < 15 and blue < 15
+
+
+def test_a_cmyk_jpeg_becomes_bgr(limits: Settings) -> None:
+    buffer = io.BytesIO()
+    Image.new("CMYK", (40, 30), (0, 255, 255, 0)).save(buffer, format="JPEG", quality=95)  # red in print
+    decoded = decode_image(buffer.getvalue(), file_name="print.jpg", settings=limits)
+    blue, green, red = decoded.array[15, 20].tolist()
+    assert red > 220 and green < 40 and blue < 40
 
 
 def test_over_the_byte_limit_is_refused_before_parsing(tmp_path) -> None:
