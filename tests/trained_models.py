@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from imagerec.config import Settings
-from imagerec.datasets.synthetic import class_names, write_dataset
+from imagerec.datasets.synthetic import write_dataset
 from imagerec.db import unit_of_work
 from imagerec.model_versions import service as models_service
 from imagerec.model_versions.models import ModelVersion
@@ -74,11 +74,13 @@ class TrainedModels:
             data = str(dataset_dir / "train.yaml")
         yolo = YOLO(architecture_yaml("yolov8n", task))
         yolo.train(data=data, project=str(self.root / "runs"), name=task, exist_ok=True, **TRAIN_ARGS[task])
-        return TrainedModel(task, Path(yolo.trainer.best), dataset_dir, class_names(task))
+        names = yolo.trainer.data["names"]  # classify: sorted folder names, not the generator's order
+        return TrainedModel(task, Path(yolo.trainer.best), dataset_dir, [names[i] for i in sorted(names)])
 
 
-def register_trained_model(app, trained: TrainedModel, *, name: str | None = None) -> int:
-    """Put ``trained`` into the app's model registry, as a succeeded training would; returns the model id."""
+def register_trained_model(app, trained: TrainedModel, *, name: str | None = None, dataset_id: int | None = None) -> int:
+    """Put ``trained`` into the app's model registry, as a succeeded training would; returns the model id.
+    ``dataset_id``: the registered dataset to record as the one it was trained on (its lineage)."""
     settings: Settings = app.state.settings
     with unit_of_work(app.state.session_factory) as session:
         model = ModelVersion(
@@ -90,6 +92,7 @@ def register_trained_model(app, trained: TrainedModel, *, name: str | None = Non
             metrics={},
             weights_path=models_service.store_weights(settings=settings, source=trained.weights),
             training_mode="regular",
+            dataset_id=dataset_id,
         )
         models_service.register(session, model=model)
         return model.id

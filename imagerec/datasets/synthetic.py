@@ -9,7 +9,12 @@ here can be zipped and uploaded like a user's dataset::
 Shapes take 15–40 % of the image side; yolov8n learns something from them within a few epochs.
 Pose datasets hold triangles whose corners (top, left, right) are the keypoints, so ``flip_idx`` is [0, 2, 1].
 
-CLI: ``python -m imagerec.datasets.synthetic --task detect --out DIR [--zip] [--train N --val N --imgsz N --seed N]``
+Two more kinds, "cross" and "diamond", are drawn only on request (``classes``/``hidden``): incremental-training
+tests add them as new classes. ``hidden`` kinds are drawn but never labelled, as new data in the wild holds
+old-class objects nobody labelled.
+
+CLI: ``python -m imagerec.datasets.synthetic --task detect --out DIR [--zip] [--train N --val N --imgsz N --seed N]
+[--classes KIND ...] [--hidden KIND ...]``
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ import yaml
 from PIL import Image, ImageDraw
 
 SHAPES = ["square", "circle", "triangle"]
+EXTRA_SHAPES = ["cross", "diamond"]  # never in the defaults: adding them would change every default dataset
 POSE_NAMES = ["triangle"]
 POSE_KPT_SHAPE = [3, 3]
 POSE_FLIP_IDX = [0, 2, 1]  # corners are ordered top, left, right: a horizontal flip swaps left and right
 CIRCLE_SIDES = 12
+CROSS_ARM = 1 / 6  # half the thickness of a cross's bars, as a fraction of its size
 IMAGE_SUFFIX = {"detect": ".jpg", "segment": ".png", "pose": ".jpg", "classify": ".png"}
 
 
@@ -52,8 +59,21 @@ def _polygon(kind: str, cx: float, cy: float, size: float, rng: random.Random) -
     if kind == "circle":
         steps = [2 * math.pi * i / CIRCLE_SIDES for i in range(CIRCLE_SIDES)]
         return [(cx + half * math.cos(a), cy + half * math.sin(a)) for a in steps]
+    if kind == "diamond":
+        return [(cx, cy - half), (cx + half, cy), (cx, cy + half), (cx - half, cy)]
+    if kind == "cross":
+        return _cross(cx, cy, half, CROSS_ARM * 2 * half)
+    if kind != "triangle":
+        raise ValueError(f"unknown shape {kind!r}; expected one of {SHAPES + EXTRA_SHAPES}")
     apex_x = cx + rng.uniform(-0.3, 0.3) * half  # a little skew so keypoints are not fixed relative to the box
     return [(apex_x, cy - half), (cx - half, cy + half), (cx + half, cy + half)]  # top, left, right
+
+
+def _cross(cx: float, cy: float, half: float, arm: float) -> list[tuple[float, float]]:
+    """A plus sign: twelve corners clockwise from the top bar's left edge."""
+    corners = [(-arm, -half), (arm, -half), (arm, -arm), (half, -arm), (half, arm), (arm, arm),
+               (arm, half), (-arm, half), (-arm, arm), (-half, arm), (-half, -arm), (-arm, -arm)]
+    return [(cx + dx, cy + dy) for dx, dy in corners]
 
 
 def _place_shapes(kinds: list[str], imgsz: int, rng: random.Random) -> list[Shape]:
@@ -104,35 +124,36 @@ def _label_line(task: str, class_id: int, shape: Shape, imgsz: int) -> str:
 
 
 def _write_labelled_split(task: str, out_dir: Path, split: str, count: int, backgrounds: int, imgsz: int,
-                          rng: random.Random) -> None:
-    names = POSE_NAMES if task == "pose" else SHAPES
+                          rng: random.Random, names: list[str], hidden: list[str]) -> None:
     (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
     (out_dir / "labels" / split).mkdir(parents=True, exist_ok=True)
     for index in range(count + backgrounds):
         stem = f"{split}_{index:04d}"
         kinds = [] if index >= count else [rng.choice(names) for _ in range(rng.randint(1, 3))]
+        if kinds and hidden:  # drawn only when asked for, so default datasets keep their random sequence
+            kinds += [rng.choice(hidden) for _ in range(rng.randint(0, 2))]
         shapes = _place_shapes(kinds, imgsz, rng)
         _draw(shapes, imgsz, rng).save(out_dir / "images" / split / f"{stem}{IMAGE_SUFFIX[task]}")
-        if shapes:
-            lines = [_label_line(task, names.index(s.kind), s, imgsz) for s in shapes]
+        labelled = [s for s in shapes if s.kind in names]
+        if labelled:
+            lines = [_label_line(task, names.index(s.kind), s, imgsz) for s in labelled]
             (out_dir / "labels" / split / f"{stem}.txt").write_text("\n".join(lines) + "\n")
 
 
-def _write_classify_split(out_dir: Path, split: str, count: int, imgsz: int, rng: random.Random) -> None:
+def _write_classify_split(out_dir: Path, split: str, count: int, imgsz: int, rng: random.Random,
+                          names: list[str]) -> None:
     for index in range(count):
-        kind = SHAPES[index % len(SHAPES)]  # round robin: every class appears in every split
+        kind = names[index % len(names)]  # round robin: every class appears in every split
         folder = out_dir / split / kind
         folder.mkdir(parents=True, exist_ok=True)
         shapes = _place_shapes([kind], imgsz, rng)
         _draw(shapes, imgsz, rng).save(folder / f"{split}_{index:04d}.png")
 
 
-def _data_yaml(task: str) -> dict:
-    data: dict = {"train": "images/train", "val": "images/val"}
+def _data_yaml(task: str, names: list[str]) -> dict:
+    data: dict = {"train": "images/train", "val": "images/val", "names": list(names)}
     if task == "pose":
-        data |= {"names": POSE_NAMES, "kpt_shape": POSE_KPT_SHAPE, "flip_idx": POSE_FLIP_IDX}
-    else:
-        data["names"] = SHAPES
+        data |= {"kpt_shape": POSE_KPT_SHAPE, "flip_idx": POSE_FLIP_IDX}
     return data
 
 
@@ -142,24 +163,43 @@ def class_names(task: str) -> list[str]:
 
 
 def write_dataset(task: str, out_dir: Path, *, train: int = 16, val: int = 8, imgsz: int = 64, seed: int = 0,
-                  backgrounds: int = 0) -> Path:
+                  backgrounds: int = 0, classes: list[str] | None = None, hidden: list[str] | None = None) -> Path:
     """Write a dataset for ``task`` into ``out_dir`` (created); returns ``out_dir``.
 
     ``backgrounds`` extra images without objects or label files are added to each labelled split.
+    ``classes``: the shape kinds labelled, class id = index (default ``class_names(task)``; pose: triangle only).
+    ``hidden``: kinds drawn (0–2 per image, besides the 1–3 labelled ones) but never labelled; classify ignores it.
     """
     if task not in IMAGE_SUFFIX:
         raise ValueError(f"unknown task {task!r}; expected one of {sorted(IMAGE_SUFFIX)}")
+    names, hidden = _checked_kinds(task, classes, hidden)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(f"{task}:{seed}")
     for split, count in (("train", train), ("val", val)):
         if task == "classify":
-            _write_classify_split(out_dir, split, count, imgsz, rng)
+            _write_classify_split(out_dir, split, count, imgsz, rng, names)
         else:
-            _write_labelled_split(task, out_dir, split, count, backgrounds, imgsz, rng)
+            _write_labelled_split(task, out_dir, split, count, backgrounds, imgsz, rng, names, hidden)
     if task != "classify":
-        (out_dir / "data.yaml").write_text(yaml.safe_dump(_data_yaml(task), sort_keys=False))
+        (out_dir / "data.yaml").write_text(yaml.safe_dump(_data_yaml(task, names), sort_keys=False))
     return out_dir
+
+
+def _checked_kinds(task: str, classes: list[str] | None, hidden: list[str] | None) -> tuple[list[str], list[str]]:
+    names = list(classes) if classes is not None else class_names(task)
+    hidden = [] if task == "classify" else list(hidden or [])
+    known = SHAPES + EXTRA_SHAPES
+    unknown = [kind for kind in names + hidden if kind not in known]
+    if unknown:
+        raise ValueError(f"unknown shape {unknown[0]!r}; expected some of {known}")
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"classes must be distinct shape kinds, at least one; got {names}")
+    if task == "pose" and names != POSE_NAMES:
+        raise ValueError(f"pose datasets hold only {POSE_NAMES} (their corners are the keypoints); got {names}")
+    if set(names) & set(hidden):
+        raise ValueError(f"a kind cannot be both labelled and hidden: {sorted(set(names) & set(hidden))}")
+    return names, hidden
 
 
 def zip_folder(folder: Path, zip_path: Path) -> Path:
@@ -190,8 +230,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--imgsz", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backgrounds", type=int, default=0, help="extra unlabelled images per split")
+    parser.add_argument("--classes", nargs="+", help="shape kinds to label, in class id order")
+    parser.add_argument("--hidden", nargs="+", help="shape kinds drawn but never labelled")
     args = parser.parse_args(argv)
-    options = dict(train=args.train, val=args.val, imgsz=args.imgsz, seed=args.seed, backgrounds=args.backgrounds)
+    options = dict(train=args.train, val=args.val, imgsz=args.imgsz, seed=args.seed, backgrounds=args.backgrounds,
+                   classes=args.classes, hidden=args.hidden)
     if args.zip:
         out = write_dataset_zip(args.task, args.out, **options)
     else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,9 @@ class RunContext:
     dataset: DatasetInfo
     base_model: ModelInfo | None
     resume_from: Path | None
+    # Every other dataset and model the task references (its TaskRef rows), by role: replay sources, a teacher …
+    datasets_by_role: dict[str, list[DatasetInfo]] = field(default_factory=dict)
+    models_by_role: dict[str, list[ModelInfo]] = field(default_factory=dict)
 
     @property
     def task(self) -> str:
@@ -96,4 +99,22 @@ def load_context(*, task_id: int, settings: Settings, session_factory: sessionma
             dataset=_dataset_info(settings, dataset),
             base_model=model_info(settings, base) if base else None,
             resume_from=resume_checkpoint(settings, task) if task.resume_requested else None,
+            **_referenced(session, settings, task_id=task.id),
         )
+
+
+def _referenced(session: Session, settings: Settings, *, task_id: int) -> dict[str, dict]:
+    datasets: dict[str, list[DatasetInfo]] = {}
+    models: dict[str, list[ModelInfo]] = {}
+    for ref in repository.refs(session, task_id=task_id):
+        if ref.ref_kind == "dataset" and ref.role != "dataset":
+            row = session.get(Dataset, ref.ref_id)
+            if row is None:
+                raise LookupError(f"{ref.role} dataset {ref.ref_id} no longer exists")
+            datasets.setdefault(ref.role, []).append(_dataset_info(settings, row))
+        elif ref.ref_kind == "model" and ref.role != "base_model":
+            row = session.get(ModelVersion, ref.ref_id)
+            if row is None:
+                raise LookupError(f"{ref.role} model {ref.ref_id} no longer exists")
+            models.setdefault(ref.role, []).append(model_info(settings, row))
+    return {"datasets_by_role": datasets, "models_by_role": models}

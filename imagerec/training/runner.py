@@ -16,18 +16,11 @@ from imagerec.tasks import repository
 from imagerec.tasks.models import TaskStatus
 from imagerec.training import ultralytics_env
 from imagerec.training.context import RunContext, load_context
+from imagerec.training.devices import resolve_device
 from imagerec.training.hooks import TrainingHooks
 from imagerec.tasks.reporter import TaskReporter, WarningForwarder
 from imagerec.training.schemas import TrainingMode
 from imagerec.training.strategies import STRATEGIES, TrainPlan
-
-
-def _device(requested: str) -> str:
-    if requested != "auto":
-        return requested
-    import torch
-
-    return "0" if torch.cuda.is_available() else "cpu"
 
 
 def _train_args(ctx: RunContext, plan: TrainPlan) -> dict:
@@ -38,7 +31,7 @@ def _train_args(ctx: RunContext, plan: TrainPlan) -> dict:
         "epochs": params["epochs"],
         "imgsz": params["imgsz"],
         "batch": params["batch"],
-        "device": _device(params["device"]),
+        "device": resolve_device(params["device"]),
         "optimizer": params["optimizer"],
         "lr0": params["lr0"],
         "patience": params["patience"],
@@ -91,7 +84,7 @@ def _register(session: Session, *, ctx: RunContext, plan: TrainPlan, trainer, me
 
 def _finish(ctx: RunContext, *, factory, plan: TrainPlan, hooks: TrainingHooks, trainer, elapsed: float) -> None:
     """The end state, the registered model and the last log line commit together (or not at all)."""
-    report = STRATEGIES[TrainingMode(ctx.mode)].report(ctx, trainer)
+    report = STRATEGIES[TrainingMode(ctx.mode)].report(ctx, trainer, cancelled=hooks.cancelled)
     metrics = hooks.final_metrics or {}
     with unit_of_work(factory) as session:
         if hooks.cancelled:

@@ -11,28 +11,20 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 class TrainingMode(StrEnum):
     regular = "regular"
     freeze_strategy = "freeze-strategy"  # staged freezing / unfreezing in one run
+    incremental = "incremental"  # new classes or data on top of a registered model, without forgetting
+    distillation = "distillation"  # a student trained to follow a registered teacher model
 
 
 Optimizer = Literal["auto", "SGD", "Adam", "AdamW", "NAdam", "RAdam", "RMSProp"]
 Architecture = Literal["yolov8n", "yolov8s", "yolov8m", "yolov8l", "yolov8x"]
 
 
-class TrainingRequest(BaseModel):
-    """Regular training: one starting point (exactly one of ``architecture``, ``pretrained_weights``,
-    ``base_model_id``) and the usual Ultralytics hyper-parameters."""
+class TrainingFields(BaseModel):
+    """The fields every training mode takes: the dataset and the usual Ultralytics hyper-parameters."""
 
     model_config = ConfigDict(extra="forbid")
 
     dataset_id: int = Field(ge=1, description="A registered dataset")
-    architecture: Architecture | None = Field(
-        None, description="Random init from the architecture YAML that fits the dataset's task"
-    )
-    pretrained_weights: str | None = Field(
-        None,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.pt$",
-        description="A file name in the server's pretrained-models folder, e.g. yolov8n.pt",
-    )
-    base_model_id: int | None = Field(None, ge=1, description="Fine-tune a registered model")
     epochs: int = Field(50, ge=1, le=10_000)
     imgsz: int = Field(640, ge=32, le=4096, multiple_of=32)
     batch: int = Field(16, ge=1, le=1024)
@@ -46,6 +38,21 @@ class TrainingRequest(BaseModel):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     workers: int | None = Field(None, ge=0, le=32, description="Dataloader workers; default from settings")
     name: str | None = Field(None, min_length=1, max_length=200)
+
+
+class TrainingRequest(TrainingFields):
+    """Regular training: one starting point (exactly one of ``architecture``, ``pretrained_weights``,
+    ``base_model_id``) and the usual Ultralytics hyper-parameters."""
+
+    architecture: Architecture | None = Field(
+        None, description="Random init from the architecture YAML that fits the dataset's task"
+    )
+    pretrained_weights: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.pt$",
+        description="A file name in the server's pretrained-models folder, e.g. yolov8n.pt",
+    )
+    base_model_id: int | None = Field(None, ge=1, description="Fine-tune a registered model")
 
     @model_validator(mode="after")
     def _one_starting_point(self) -> TrainingRequest:
@@ -107,3 +114,106 @@ class FreezeStrategyRequest(TrainingRequest):
                 raise ValueError(f"the stages add up to {total} epochs; at most 10000")
             self.epochs = total  # what the runner trains for: one continuous run over every stage
         return self
+
+
+# -- distillation -----------------------------------------------------------------------------------------------
+# Defaults: tuned on the synthetic detection benchmark (docs/benchmarks.md, "Distillation"); weight 0 switches a
+# term off (it then logs 0 and costs nothing).
+
+
+class ResponseLoss(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    weight: float = Field(1.0, ge=0, le=100)
+    temperature: float = Field(1.0, gt=0, le=20, description="Softening of both outputs; the term is scaled by T²")
+
+
+class FeatureLoss(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    weight: float = Field(1.0, ge=0, le=100)
+    method: Literal["cwd", "mse"] = Field("cwd", description="Channel-wise distillation, or plain MSE")
+    temperature: float = Field(1.0, gt=0, le=20, description="CWD's spatial-softmax temperature (unused by mse)")
+
+
+class ConsistencyLoss(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    weight: float = Field(0.0, ge=0, le=100, description="Flip consistency; costs one more student pass per batch")
+
+
+class DistillationLosses(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cls: ResponseLoss = Field(ResponseLoss(), description="Class scores follow the teacher's softened scores")
+    box: ResponseLoss = Field(ResponseLoss(), description="Box (DFL) distributions follow the teacher's, "
+                              "where the teacher is confident; detection family only")
+    feature: FeatureLoss = Field(FeatureLoss(), description="Neck features (classify: the head's pre-pool map) "
+                                 "follow the teacher's, through learned 1×1 adapters when widths differ")
+    consistency: ConsistencyLoss = Field(ConsistencyLoss(), description="Predictions on the flipped image, "
+                                         "flipped back, follow those on the original (CSD)")
+
+
+class DistillationRequest(TrainingRequest):
+    """Train a student (its starting point as for regular training) to follow a registered teacher model of the
+    same task and classes; the teacher may be larger. The student's own loss on the labels stays in full."""
+
+    teacher_model_id: int = Field(ge=1, description="A registered model: the frozen teacher")
+    losses: DistillationLosses = DistillationLosses()
+
+
+# -- incremental ------------------------------------------------------------------------------------------------
+
+
+class ReplaySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    source_dataset_ids: list[Annotated[int, Field(ge=1)]] | None = Field(
+        None, max_length=100,
+        description="Datasets to replay old images from; default: the datasets in the base model's lineage",
+    )
+    max_images: int | None = Field(None, ge=1, le=1_000_000, description="Replay set size (wins over ratio)")
+    ratio: float | None = Field(
+        None, gt=0, le=100, description="Replay set size relative to the new dataset's train images; "
+        "default 1.0 when neither this nor max_images is given"
+    )
+    min_per_class: int = Field(5, ge=0, le=100_000, description="Old images guaranteed per old class, if available")
+    strategy: Literal["class_balanced", "random"] = "class_balanced"
+
+
+class PseudoLabelSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    conf: float = Field(0.5, gt=0, le=1, description="The base model's confidence needed for a pseudo-label")
+    iou: float = Field(0.5, gt=0, le=1, description="Overlap with a human label (IoU) that makes it a duplicate")
+
+
+class OldClassDistillation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    weight: float = Field(
+        0.25, ge=0, le=100, description="Weight of the class-score and box-distribution terms (0.25: retention "
+        "and new-class accuracy both ≥ 0.9 of their references on the benchmark; 1.0 slowed the new classes)"
+    )
+    temperature: float = Field(1.0, gt=0, le=20)
+
+
+class IncrementalRequest(TrainingFields):
+    """Add classes or data to a registered model without forgetting the old classes.
+
+    The new model starts from all of ``base_model_id``'s weights with its class outputs widened to the merged
+    classes (old names keep their ids, new names are appended); it trains on the new dataset plus a replay set of
+    old images, with the base model's pseudo-labels for old-class objects the new images leave unlabelled, and the
+    frozen base model's responses on the old classes as a distillation target.
+    """
+
+    base_model_id: int = Field(ge=1, description="The registered model to extend")
+    optimizer: Optimizer = Field("AdamW", description="Named, so that the lower lr0 is used as given")
+    lr0: float = Field(0.002, gt=0, le=1.0, description="Lower than a fresh training: the model is already trained")
+    freeze: int | None = Field(None, ge=0, le=100, description="Freeze the first N layers (e.g. 10: the backbone)")
+    replay: ReplaySettings = ReplaySettings()
+    pseudo_labels: PseudoLabelSettings = PseudoLabelSettings()
+    distill_old: OldClassDistillation = OldClassDistillation()

@@ -13,23 +13,25 @@ from imagerec.executor.base import Executor
 from imagerec.model_versions import repository as models_repository
 from imagerec.tasks import repository as tasks_repository
 from imagerec.tasks.models import Task, TaskKind, TaskStatus
-from imagerec.training.schemas import TrainingMode, TrainingRequest
+from imagerec.training.schemas import TrainingFields, TrainingMode
 from imagerec.training.strategies import STRATEGIES
 
 
-def _check_starting_point(session: Session, *, settings: Settings, request: TrainingRequest, dataset: Dataset) -> None:
-    if request.pretrained_weights is not None:
-        path = settings.pretrained_dir / request.pretrained_weights
+def _check_starting_point(session: Session, *, settings: Settings, request: TrainingFields, dataset: Dataset) -> None:
+    pretrained_weights = getattr(request, "pretrained_weights", None)
+    base_model_id = getattr(request, "base_model_id", None)
+    if pretrained_weights is not None:
+        path = settings.pretrained_dir / pretrained_weights
         if not path.is_file():
             raise Unprocessable(
-                f"pretrained weights '{request.pretrained_weights}' are not on this server: put the file at "
+                f"pretrained weights '{pretrained_weights}' are not on this server: put the file at "
                 f"{path} (the folder is set by IMAGEREC_MODELS_DIR), or start from an architecture such as "
                 f"'yolov8n' (random init)"
             )
-    if request.base_model_id is not None:
-        base = models_repository.get(session, request.base_model_id)
+    if base_model_id is not None:
+        base = models_repository.get(session, base_model_id)
         if base is None:
-            raise NotFound(f"model {request.base_model_id} not found")
+            raise NotFound(f"model {base_model_id} not found")
         if base.task != dataset.task:
             raise Unprocessable(
                 f"model {base.id} is a {base.task} model but dataset {dataset.id} is a {dataset.task} dataset"
@@ -37,7 +39,7 @@ def _check_starting_point(session: Session, *, settings: Settings, request: Trai
 
 
 def start(session: Session, *, settings: Settings, executor: Executor, mode: TrainingMode,
-          request: TrainingRequest) -> Task:
+          request: TrainingFields) -> Task:
     strategy = STRATEGIES[mode]
     dataset = datasets_service.get_or_404(session, dataset_id=request.dataset_id)
     _check_starting_point(session, settings=settings, request=request, dataset=dataset)

@@ -3,7 +3,8 @@
 API side (light, no torch): ``request_model`` validates the request, ``check`` does mode-specific checks
 against the database and may return the task's initial report (shown from the 202 on; its ``warnings`` also go
 to the task log), ``refs`` names the rows the task reads. Child side: ``plan`` prepares data, shapes the
-model, picks the trainer class and adds callbacks; ``report`` summarises the run for the task record.
+model, picks the trainer class and adds callbacks; ``report`` summarises the run for the task record (when
+``cancelled``, the user is waiting: nothing slow).
 Everything mode-specific stays behind these methods; the runner around them is the same for every mode.
 """
 
@@ -45,4 +46,4 @@ class TrainingStrategy(Protocol):
 
     def plan(self, ctx: RunContext) -> TrainPlan: ...
 
-    def report(self, ctx: RunContext, trainer: Any) -> dict[str, Any] | None: ...
+    def report(self, ctx: RunContext, trainer: Any, *, cancelled: bool) -> dict[str, Any] | None: ...

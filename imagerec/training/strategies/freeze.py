@@ -79,7 +79,7 @@ class FreezeStrategy:
             model_info=summary(schedule, groups, preset=ctx.params.get("preset")),
         )
 
-    def report(self, ctx: RunContext, trainer: Any) -> dict[str, Any] | None:
+    def report(self, ctx: RunContext, trainer: Any, *, cancelled: bool) -> dict[str, Any] | None:
         model = getattr(trainer.model, "module", trainer.model)
         groups = LayerGroups.from_model_yaml(model.yaml)
         schedule = build_schedule(ctx.params, groups)

@@ -51,5 +51,5 @@ class RegularStrategy:
             parent_model_id=start.parent_model_id,
         )
 
-    def report(self, ctx: RunContext, trainer: Any) -> dict[str, Any] | None:
+    def report(self, ctx: RunContext, trainer: Any, *, cancelled: bool) -> dict[str, Any] | None:
         return None
