@@ -50,11 +50,20 @@ class TrainedModel:
     weights: Path
     dataset_dir: Path  # the synthetic data it was trained on (images/ + labels/, or train/<class>/)
     class_names: list[str]
+    data: str  # what train(data=…) took: a YAML for the detection family, the folder for classify
+    architecture: str = "yolov8n"
 
 
 class TrainedModels:
-    def __init__(self, root: Path) -> None:
+    """One model per task, trained on first use. The defaults make models that really learned the shapes;
+    other callers (distillation's teachers) pick another architecture, arguments and data size."""
+
+    def __init__(self, root: Path, *, architecture: str = "yolov8n", train_args: dict[str, dict] = TRAIN_ARGS,
+                 data_sizes: dict | None = None) -> None:
         self.root = root
+        self.architecture = architecture
+        self.train_args = train_args
+        self.data_sizes = data_sizes or dict(train=64, val=16, imgsz=64, seed=1)
         self._models: dict[str, TrainedModel] = {}
 
     def __call__(self, task: str) -> TrainedModel:
@@ -66,33 +75,42 @@ class TrainedModels:
         ultralytics_env.configure(Settings(data_dir=self.root / "ultralytics-home"))
         from ultralytics import YOLO
 
-        dataset_dir = write_dataset(task, self.root / f"data-{task}", train=64, val=16, imgsz=64, seed=1)
+        dataset_dir = write_dataset(task, self.root / f"data-{task}", **self.data_sizes)
         data = str(dataset_dir)
         if task != "classify":
             content = yaml.safe_load((dataset_dir / "data.yaml").read_text()) | {"path": str(dataset_dir)}
             (dataset_dir / "train.yaml").write_text(yaml.safe_dump(content))
             data = str(dataset_dir / "train.yaml")
-        yolo = YOLO(architecture_yaml("yolov8n", task))
-        yolo.train(data=data, project=str(self.root / "runs"), name=task, exist_ok=True, **TRAIN_ARGS[task])
+        yolo = YOLO(architecture_yaml(self.architecture, task))
+        yolo.train(data=data, project=str(self.root / "runs"), name=task, exist_ok=True, **self.train_args[task])
         names = yolo.trainer.data["names"]  # classify: sorted folder names, not the generator's order
-        return TrainedModel(task, Path(yolo.trainer.best), dataset_dir, [names[i] for i in sorted(names)])
+        return TrainedModel(task, Path(yolo.trainer.best), dataset_dir, [names[i] for i in sorted(names)], data,
+                            self.architecture)
 
 
-def register_trained_model(app, trained: TrainedModel, *, name: str | None = None, dataset_id: int | None = None) -> int:
-    """Put ``trained`` into the app's model registry, as a succeeded training would; returns the model id.
+def register_weights(app, *, task: str, weights: Path, class_names: list[str], architecture: str = "yolov8n",
+                     name: str | None = None, dataset_id: int | None = None) -> int:
+    """A registry row as a succeeded training leaves it (the weights copied into the store); returns its id.
     ``dataset_id``: the registered dataset to record as the one it was trained on (its lineage)."""
     settings: Settings = app.state.settings
     with unit_of_work(app.state.session_factory) as session:
         model = ModelVersion(
-            name=name or f"trained-{trained.task}",
-            task=trained.task,
-            architecture="yolov8n",
-            class_names=trained.class_names,
+            name=name or f"trained-{task}",
+            task=task,
+            architecture=architecture,
+            class_names=class_names,
             imgsz=64,
             metrics={},
-            weights_path=models_service.store_weights(settings=settings, source=trained.weights),
+            weights_path=models_service.store_weights(settings=settings, source=weights),
             training_mode="regular",
             dataset_id=dataset_id,
         )
         models_service.register(session, model=model)
         return model.id
+
+
+def register_trained_model(app, trained: TrainedModel, *, name: str | None = None,
+                           dataset_id: int | None = None) -> int:
+    """Put ``trained`` into the app's model registry, as a succeeded training would; returns the model id."""
+    return register_weights(app, task=trained.task, weights=trained.weights, class_names=trained.class_names,
+                            architecture=trained.architecture, name=name, dataset_id=dataset_id)
