@@ -50,7 +50,7 @@ class TrainedModel:
     weights: Path
     dataset_dir: Path  # the synthetic data it was trained on (images/ + labels/, or train/<class>/)
     class_names: list[str]
-    data: str  # what train(data=…) took: a YAML for the detection family, the folder for classify
+    data: str | None = None  # what train(data=…) took: a YAML (detection family) or the folder (classify)
     architecture: str = "yolov8n"
 
 
