@@ -38,9 +38,14 @@ def teacher_dtype(device) -> torch.dtype:
     teacher only gives targets, and they go back to float32 before any loss."""
     if getattr(device, "type", str(device)) == "cuda":
         return torch.float16
-    if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
+    return torch.bfloat16 if _cpu_computes_bf16() else torch.float32
+
+
+def _cpu_computes_bf16() -> bool:
+    try:  # torch's own probe (oneDNN); a private op, so a torch without it means "no"
+        return torch.backends.mkldnn.is_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def load_teacher(weights: Path, device) -> nn.Module:
