@@ -79,34 +79,38 @@ def _detection_report(ctx: RunContext, merge: ClassMerge, data_root: Path, weigh
     return report
 
 
-def _top1(ctx: RunContext, weights: Path, items: list[list], class_ids: set[int]) -> float | None:
+def _predicted(ctx: RunContext, weights: Path, items: list[list]) -> list[tuple[int, int]]:
+    """(predicted class, true class) for each (image path, class) item: one model load, one pass."""
     import cv2
     from ultralytics import YOLO
 
-    chosen = [(path, label) for path, label in items if label in class_ids]
-    if not chosen:
-        return None
     model = YOLO(str(weights))
-    hits = 0
-    for start in range(0, len(chosen), 32):
-        chunk = chosen[start:start + 32]
+    pairs: list[tuple[int, int]] = []
+    for start in range(0, len(items), 32):
+        chunk = items[start:start + 32]
         arrays = [cv2.imread(path, cv2.IMREAD_COLOR) for path, _ in chunk]  # the run's own files
         results = model.predict(arrays, imgsz=ctx.params["imgsz"], verbose=False,
                                 device=first_device(ctx.params["device"]))
-        hits += sum(int(r.probs.top1) == label for r, (_, label) in zip(results, chunk))
-    return hits / len(chosen)
+        pairs += [(int(r.probs.top1), label) for r, (_, label) in zip(results, chunk)]
+    return pairs
+
+
+def _top1(pairs: list[tuple[int, int]], class_ids: set[int]) -> float | None:
+    chosen = [predicted == label for predicted, label in pairs if label in class_ids]
+    return sum(chosen) / len(chosen) if chosen else None
 
 
 def _classify_report(ctx: RunContext, merge: ClassMerge, manifest: dict[str, Any], weights: Path) -> dict[str, Any]:
     old_ids = set(range(merge.old_count))
     new_ids = set(range(merge.old_count, len(merge.names))) or set(range(len(merge.names)))
     sets = manifest["eval_sets"]
+    on_old, on_new = _predicted(ctx, weights, sets["val_old"]), _predicted(ctx, weights, sets["val_new"])
     report = {
         "metric": "top1",
-        "old_classes": _top1(ctx, weights, sets["val_old"], old_ids),
-        "new_classes": _top1(ctx, weights, sets["val_new"], new_ids),
-        "overall": _top1(ctx, weights, sets["val_old"] + sets["val_new"], old_ids | new_ids),
-        "base_old_classes": _top1(ctx, ctx.base_model.weights_path, sets["val_old"], old_ids),
+        "old_classes": _top1(on_old, old_ids),
+        "new_classes": _top1(on_new, new_ids),
+        "overall": _top1(on_old + on_new, old_ids | new_ids),
+        "base_old_classes": _top1(_predicted(ctx, ctx.base_model.weights_path, sets["val_old"]), old_ids),
     }
     old, base = report["old_classes"], report["base_old_classes"]
     report["retention"] = old / base if old is not None and base else None
