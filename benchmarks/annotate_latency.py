@@ -3,7 +3,8 @@
     python benchmarks/annotate_latency.py [--rounds 3] [--n 40] [--imgsz 640] [--weights best.pt]
 
 Setup: a yolov8n detect model trained for ~25 s on the synthetic shapes (``tests/trained_models.py``) and
-registered in a fresh data dir; a real ``uvicorn main:app`` in a subprocess on that data dir; one 640×480 JPEG
+registered in a fresh data dir; two real ``uvicorn main:app`` subprocesses on that data dir, one with the default
+engine (ONNX Runtime on a CPU) and one with ``IMAGEREC_ANNOTATE_RUNTIME=torch``; one 640×480 JPEG
 (noise with 12 of the training images pasted at their own scale, so the model finds ~25–40 objects, not
 garbage) held in memory. Both sides predict at ``--imgsz`` with the default conf/iou.
 
@@ -11,15 +12,17 @@ What each side includes, per sample:
 - **http**: httpx builds the multipart body, loopback TCP, the server parses the form, looks the model up
   (SQLite, a read-only session), takes a limiter slot, checks the JPEG's header with Pillow (format, size,
   pixel limit) and decodes its pixels with ``cv2.imdecode`` (EXIF orientation applied), predicts (cached model,
-  in a worker thread), turns the result into ``ImageAnnotations``, renders JSON; the client receives and parses
-  the JSON.
+  in a worker thread, ONNX Runtime on as many threads as Ultralytics gives PyTorch), turns the result into
+  ``ImageAnnotations``, renders JSON; the client receives and parses the JSON.
+- **http_torch**: the same against the server predicting with PyTorch, as plain does: its excess over plain is
+  what HTTP and the service's own work cost.
 - **plain**: in this process, decode the same JPEG bytes with ``cv2.imdecode`` (how Ultralytics reads image
   files), then ``yolo.predict`` on the array (``verbose=False``); the ``Results`` object is the output.
 
-Samples alternate (http, plain, plain, http, …) after a warm-up of each, with a 50 ms pause between samples so
-neither process's torch threads are still spinning when the other measures. ``--rounds`` rounds, each with a
-fresh server process and a fresh plain model (a process's predict speed varies by a few percent from one
-process to the next); percentiles are over all samples. One machine: both processes share its cores, and so
+Samples rotate (http, http_torch, plain; http_torch, plain, http; …) after a warm-up of each, with a 50 ms pause
+between samples so no process's threads are still spinning when another measures. ``--rounds`` rounds, each with
+fresh server processes and a fresh plain model (a process's predict speed varies by a few percent from one
+process to the next); percentiles are over all samples. One machine: the processes share its cores, and so
 does whatever else runs there (the load average is recorded). Writes ``benchmarks/out/annotate_latency.json``.
 """
 
@@ -127,16 +130,17 @@ def percentiles(values: list[float]) -> dict:
             "min_ms": round(ordered[0], 2), "max_ms": round(ordered[-1], 2)}
 
 
-def interleaved(http, plain, n: int, warmup: int = 5) -> tuple[list[float], list[float]]:
+def interleaved(sides: dict, n: int, warmup: int = 5) -> dict[str, list[float]]:
+    """``n`` samples of each side; the order rotates from one index to the next, so no side always goes first."""
     for _ in range(warmup):
-        http()
-        plain()
-    http_ms, plain_ms = [], []
+        for action in sides.values():
+            action()
+    samples: dict[str, list[float]] = {name: [] for name in sides}
+    names = list(sides)
     for index in range(n):
-        pair = [(http, http_ms), (plain, plain_ms)]
-        for action, samples in pair if index % 2 == 0 else reversed(pair):
-            samples.append(timed(action))
-    return http_ms, plain_ms
+        for name in names[index % len(names):] + names[:index % len(names)]:
+            samples[name].append(timed(sides[name]))
+    return samples
 
 
 def machine() -> dict:
@@ -147,14 +151,22 @@ def machine() -> dict:
 
 
 def one_round(work: Path, trained, jpeg: bytes, *, model_id: int, args) -> dict:
-    """A fresh server process and a fresh plain model: a process's own speed varies by a few percent."""
+    """Fresh server processes (one per engine) and a fresh plain model: a process's own speed varies by a few
+    percent."""
     plain = PlainPredictor(trained.weights, imgsz=args.imgsz, work=work)
-    with running_server(work / "data", work / "server.log") as client:
-        first = http_annotate(client, jpeg, model_id=model_id, imgsz=args.imgsz)  # loads the model
-        http_ms, plain_ms = interleaved(lambda: http_annotate(client, jpeg, model_id=model_id, imgsz=args.imgsz),
-                                        lambda: plain(jpeg), args.n)
-    return {"http_ms": http_ms, "plain_ms": plain_ms, "instances": len(first["images"][0]["instances"]),
-            "p50_ratio": round(statistics.median(http_ms) / statistics.median(plain_ms), 3)}
+    with running_server(work / "data", work / "server.log") as client, \
+            running_server(work / "data", work / "server-torch.log", annotate_runtime="torch") as torch_client:
+        first = http_annotate(client, jpeg, model_id=model_id, imgsz=args.imgsz)  # loads (and exports) the model
+        samples = interleaved({
+            "http": lambda: http_annotate(client, jpeg, model_id=model_id, imgsz=args.imgsz),
+            "http_torch": lambda: http_annotate(torch_client, jpeg, model_id=model_id, imgsz=args.imgsz),
+            "plain": lambda: plain(jpeg),
+        }, args.n)
+    plain_p50 = statistics.median(samples["plain"])
+    return {**{f"{side}_ms": values for side, values in samples.items()},
+            "instances": len(first["images"][0]["instances"]),
+            "p50_ratio": round(statistics.median(samples["http"]) / plain_p50, 3),
+            "torch_p50_ratio": round(statistics.median(samples["http_torch"]) / plain_p50, 3)}
 
 
 def main() -> int:
@@ -171,15 +183,19 @@ def main() -> int:
         jpeg = sample_jpeg(trained.dataset_dir)
         model_id = register_model(work / "data", trained.weights)
         rounds = [one_round(work, trained, jpeg, model_id=model_id, args=args) for _ in range(args.rounds)]
-    http_ms = [value for round_ in rounds for value in round_["http_ms"]]
-    plain_ms = [value for round_ in rounds for value in round_["plain_ms"]]
-    result = {"http": percentiles(http_ms), "plain": percentiles(plain_ms), "imgsz": args.imgsz,
-              "image": "640x480 JPEG", "instances_found": rounds[0]["instances"],
-              "round_p50_ratios": [round_["p50_ratio"] for round_ in rounds], "goal_p50_ratio": GOAL_P50_RATIO,
-              "load_average_1min": round(os.getloadavg()[0], 2), **machine()}  # others' work skews both sides
-    result["p50_ratio"] = round(result["http"]["p50_ms"] / result["plain"]["p50_ms"], 3)
-    result["p95_ratio"] = round(result["http"]["p95_ms"] / result["plain"]["p95_ms"], 3)
-    result["p50_overhead_ms"] = round(result["http"]["p50_ms"] - result["plain"]["p50_ms"], 2)
+    sides = {side: [value for round_ in rounds for value in round_[f"{side}_ms"]]
+             for side in ("http", "http_torch", "plain")}
+    result = {side: percentiles(values) for side, values in sides.items()}
+    result |= {"imgsz": args.imgsz, "image": "640x480 JPEG", "instances_found": rounds[0]["instances"],
+               "round_p50_ratios": [round_["p50_ratio"] for round_ in rounds],
+               "round_torch_p50_ratios": [round_["torch_p50_ratio"] for round_ in rounds],
+               "goal_p50_ratio": GOAL_P50_RATIO,
+               "load_average_1min": round(os.getloadavg()[0], 2), **machine()}  # others' work skews all sides
+    plain_p50, plain_p95 = result["plain"]["p50_ms"], result["plain"]["p95_ms"]
+    result["p50_ratio"] = round(result["http"]["p50_ms"] / plain_p50, 3)
+    result["p95_ratio"] = round(result["http"]["p95_ms"] / plain_p95, 3)
+    result["torch_p50_ratio"] = round(result["http_torch"]["p50_ms"] / plain_p50, 3)
+    result["torch_p50_overhead_ms"] = round(result["http_torch"]["p50_ms"] - plain_p50, 2)  # HTTP + service
     print(json.dumps(result, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     annotate_max_files: int = Field(64, ge=1, le=10_000, description="Images in one auto-annotate request.")
     annotate_max_file_bytes: int = Field(50 * 1024**2, gt=0, description="Largest image file for auto-annotation.")
     annotate_max_pixels: int = Field(60_000_000, gt=0, description="Larger images are refused (decompression bombs).")
+    annotate_runtime: Literal["auto", "onnx", "torch"] = Field(
+        "auto", description="Engine for auto-annotation: auto = ONNX Runtime on a CPU machine, PyTorch with CUDA."
+    )
+    annotate_cpu_threads: int | None = Field(
+        None, ge=1, le=64, description="ONNX Runtime threads per model; default: Ultralytics' CPU count (cores - 1)."
+    )
     labelstudio_url: AnyHttpUrl | None = Field(
         None, description="Label Studio's base URL: the only host the ML backend fetches task images from."
     )

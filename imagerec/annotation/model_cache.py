@@ -5,6 +5,7 @@
 - A ``YOLO`` object is not thread-safe, so each loaded model has a lock: its callers queue on the event loop
   (an ``anyio.Lock`` costs no thread) and the predict itself runs in a worker thread, never on the loop.
 - Only weights the service registered are loaded (``.pt`` files are pickles: loading runs their code).
+- The engine (ONNX Runtime on a CPU, else PyTorch) is chosen by ``runtimes.load_inference_model``.
 
 Ultralytics is imported on the first load, so the API starts without it.
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 import anyio
 
+from imagerec.annotation.runtimes import InferenceModel, load_inference_model
 from imagerec.config import Settings
 from imagerec.errors import ImagerecError, NotFound
 
@@ -31,26 +33,22 @@ class LoadedModel:
     """One Ultralytics model in memory. Call ``predict`` through ``ModelCache.predict`` (it holds the lock)."""
 
     key: CacheKey
-    yolo: Any
-    names: dict[int, str]
-    kpt_names: Any = None
+    model: InferenceModel
     lock: anyio.Lock = field(default_factory=anyio.Lock)
     thread_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def names(self) -> dict[int, str]:
+        return self.model.names
+
+    @property
+    def kpt_names(self) -> Any:
+        return self.model.kpt_names
 
     def predict_sync(self, array, kwargs: dict[str, Any]):
         """One image → its ``Results``; blocking, for a worker thread."""
         with self.thread_lock:  # guards callers that bypass the async lock
-            return self.yolo.predict(array, **kwargs)[0]
-
-
-def load_yolo(weights_path: Path, settings: Settings) -> tuple[Any, dict[int, str], Any]:
-    from imagerec.training import ultralytics_env
-
-    ultralytics_env.configure(settings)
-    from ultralytics import YOLO
-
-    yolo = YOLO(str(weights_path))
-    return yolo, dict(yolo.names), getattr(yolo.model, "kpt_names", None)
+            return self.model.yolo.predict(array, **kwargs)[0]
 
 
 class _Pending:
@@ -64,7 +62,7 @@ class _Pending:
 
 class ModelCache:
     def __init__(self, *, settings: Settings, capacity: int,
-                 loader: Callable[[Path, Settings], tuple[Any, dict[int, str], Any]] = load_yolo) -> None:
+                 loader: Callable[[Path, Settings], InferenceModel] = load_inference_model) -> None:
         self.settings = settings
         self.capacity = capacity
         self.loader = loader
@@ -110,8 +108,8 @@ class ModelCache:
         # Shielded: a caller that disconnects must not strand the followers waiting on this load.
         with anyio.CancelScope(shield=True):
             try:
-                yolo, names, kpt_names = await anyio.to_thread.run_sync(self.loader, weights_path, self.settings)
-                pending.model = LoadedModel(key=key, yolo=yolo, names=names, kpt_names=kpt_names)
+                loaded = await anyio.to_thread.run_sync(self.loader, weights_path, self.settings)
+                pending.model = LoadedModel(key=key, model=loaded)
                 self.loads += 1
                 self._insert(pending.model)
             except Exception as error:

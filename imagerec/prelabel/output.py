@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from imagerec.annotation.formats.coco import coco_document
 from imagerec.annotation.images import decode_image
 from imagerec.annotation.predictions import predict_kwargs, to_annotations
+from imagerec.annotation.runtimes import load_inference_model
 from imagerec.annotation.schemas import ImageAnnotations, ModelSummary
 from imagerec.config import Settings
 from imagerec.datasets import repository as datasets_repository
@@ -31,14 +32,12 @@ COCO_FILE = "annotations.coco.json"
 class Predictor:
     """The job's model, with its class ids mapped onto the new dataset's classes (merged by name)."""
 
-    def __init__(self, job) -> None:
-        from ultralytics import YOLO
-
+    def __init__(self, job, *, settings: Settings) -> None:
         self.job = job
-        self.yolo = YOLO(str(job.model_path))
-        self.model_names = dict(self.yolo.names)
+        self.model = load_inference_model(Path(job.model_path), settings)  # ONNX Runtime on a CPU
+        self.model_names = self.model.names
         self.class_names = self._merged_names(job.source.class_names if job.source else [])
-        self.kpt_shape = list(getattr(self.yolo.model, "kpt_shape", None) or []) or None
+        self.kpt_shape = self.model.kpt_shape
         self.kpt_dims = self.kpt_shape[1] if self.kpt_shape else 3
         self.num_keypoints = self.kpt_shape[0] if self.kpt_shape else None
         source_kpt = job.source.kpt_shape if job.source else None
@@ -54,7 +53,7 @@ class Predictor:
             decoded = decode_image(item.image.read_bytes(), file_name=str(item.rel), settings=settings)
         except (ImagerecError, OSError):
             return None
-        result = self.yolo.predict(decoded.array, **self.predict_args)[0]
+        result = self.model.yolo.predict(decoded.array, **self.predict_args)[0]
         annotations = to_annotations(result, file_name=str(item.rel), params=self.job.params, names=self.model_names)
         return self._remapped(annotations)
 

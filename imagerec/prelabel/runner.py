@@ -87,7 +87,7 @@ def run(*, task_id: int, settings: Settings, session_factory: sessionmaker[Sessi
     items, warnings = _items(job, settings)
     reporter.log(f"{len(items)} images to go through ({sum(i.labelled for i in items)} with human labels), "
                  f"mode {job.request.mode}")
-    predictor = output.Predictor(job)
+    predictor = output.Predictor(job, settings=settings)
     staging = settings.data_dir / "tmp" / uuid.uuid4().hex
     writer = DatasetWriter(files_dir=staging / "files", task=job.task, kpt_dims=predictor.kpt_dims,
                            num_keypoints=predictor.num_keypoints)

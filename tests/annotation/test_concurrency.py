@@ -12,6 +12,7 @@ import pytest
 
 from imagerec.annotation.limiter import ConcurrencyLimiter, Overloaded
 from imagerec.annotation.model_cache import ModelCache
+from imagerec.annotation.runtimes import InferenceModel
 from imagerec.app import create_app
 from imagerec.config import Settings
 from tests.annotation.image_samples import noise_jpeg
@@ -30,7 +31,7 @@ class SlowLoader:
     def __call__(self, weights_path: Path, _settings: Settings):
         self.calls.append(weights_path)
         time.sleep(self.seconds)  # runs in a worker thread, like the real YOLO(...) load
-        return object(), {0: "thing"}, None
+        return InferenceModel(yolo=object(), names={0: "thing"}, kpt_names=None, kpt_shape=None, runtime="torch")
 
 
 def weights(tmp_path: Path, name: str) -> Path:

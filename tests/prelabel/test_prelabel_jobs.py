@@ -102,8 +102,8 @@ def test_folder_of_images_becomes_a_trainable_dataset(client, settings, allowed_
 def test_cancelled_job_keeps_what_it_finished(client, settings, tmp_path, allowed_root, trained_models):
     model_id = register_trained_model(client.app, trained_models("detect"))
     write_dataset("detect", allowed_root / "many", train=600, val=8, imgsz=64, seed=3)
-    response = client.post("/api/annotation/jobs", json={
-        "path": str(allowed_root / "many" / "images"), "model_id": model_id, "name": "partial"})
+    response = client.post("/api/annotation/jobs", json={  # imgsz 640: slow enough per image to cancel midway
+        "path": str(allowed_root / "many" / "images"), "model_id": model_id, "name": "partial", "imgsz": 640})
     job_id = response.json()["id"]
     wait_for(client, job_id, lambda t: t["progress"]["percent"] > 2, what="some images done")
     client.post(f"/api/annotation/jobs/{job_id}/cancel")

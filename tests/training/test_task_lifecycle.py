@@ -82,7 +82,8 @@ def test_worker_killed_mid_epoch_fails_with_reason_and_api_survives(client, tmp_
 def test_task_left_running_becomes_interrupted_and_resumes_to_success(settings, tmp_path):
     with TestClient(create_app(settings)) as client:
         dataset = register_dataset(client, tmp_path, "detect", train=64)
-        task = start_training(client, tiny_training(dataset["id"], epochs=3, batch=4))  # ~2 s epochs
+        # epochs of 1-2 s: 6 leave the cancel time to land before the last one on a fast machine
+        task = start_training(client, tiny_training(dataset["id"], epochs=6, batch=4))
         wait_for(client, task["id"], _after_first_epoch, what="the first epoch")
         client.post(f"/api/training/tasks/{task['id']}/cancel")
         assert wait_until_finished(client, task["id"])["status"] == "cancelled"
@@ -98,7 +99,7 @@ def test_task_left_running_becomes_interrupted_and_resumes_to_success(settings, 
         assert done["status"] == "succeeded", done["error"]
         assert done["attempt"] == 2 and done["model_id"] is not None
         metrics = client.get(f"/api/training/tasks/{task['id']}/metrics").json()
-        assert [row["epoch"] for row in metrics] == [1, 2, 3]
+        assert [row["epoch"] for row in metrics] == [1, 2, 3, 4, 5, 6]
         messages = [line["message"] for line in client.get(f"/api/tasks/{task['id']}/logs").json()["lines"]]
         assert any(f"resumed at epoch {epochs_before + 1}" in m for m in messages), messages
 
