@@ -67,7 +67,7 @@ def test_onnx_runtime_annotates_as_pytorch_does(task, trained_models, tmp_path) 
 def test_the_export_is_made_once_per_weights_file_and_its_session_threads_pinned(trained_models, tmp_path) -> None:
     weights = tmp_path / "weights.pt"
     weights.write_bytes(trained_models("detect").weights.read_bytes())
-    settings = Settings(data_dir=tmp_path / "data", annotate_cpu_threads=1)
+    settings = Settings(data_dir=tmp_path / "data", annotate_runtime="onnx", annotate_cpu_threads=1)
     model = load_inference_model(weights, settings)
     exported = onnx_file(weights)
     first_export = exported.stat().st_mtime_ns
