@@ -97,7 +97,7 @@ class LabelConfig:
 
 SERVED_KINDS: dict[VisionTask, set[ControlKind]] = {
     VisionTask.detect: {ControlKind.rectangle},
-    VisionTask.segment: {ControlKind.rectangle, ControlKind.polygon},
+    VisionTask.segment: {ControlKind.rectangle, ControlKind.polygon, ControlKind.brush},
     VisionTask.pose: {ControlKind.rectangle, ControlKind.keypoint},
     VisionTask.classify: {ControlKind.choices},
 }

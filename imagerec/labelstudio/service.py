@@ -3,9 +3,8 @@
 One model serves a project: the default model of the task its label config implies (see ``label_config``), or
 the registered model a request names by its version string (``imagerec-model-<id>``, the strings
 ``/versions`` lists) when that model serves the same task. Every control tag that model can fill is filled:
-a segmentation model fills PolygonLabels and RectangleLabels, a pose model KeyPointLabels (with hidden parent
-boxes) and RectangleLabels. BrushLabels select a segmentation model but get no regions (polygons are the only
-mask output).
+a segmentation model fills PolygonLabels, BrushLabels (each instance's polygons filled, in Label Studio's RLE)
+and RectangleLabels, a pose model KeyPointLabels (with hidden parent boxes) and RectangleLabels.
 
 Predict answers one entry per task, in task order, as Label Studio pairs them by position. A task whose image
 cannot be fetched or decoded gets an empty ``result`` and its error is logged; when *every* task fails, the
@@ -61,7 +60,7 @@ VERSION_PATTERN = re.compile(rf"^{VERSION_PREFIX}(\d+)$")
 VERSIONS_LIMIT = 500
 DEFAULT_SCORE_THRESHOLD = AnnotateParams.model_fields["conf"].default  # the same default as /api/auto_annotate
 REGION_FIELD = {ControlKind.rectangle: "rectangle", ControlKind.polygon: "polygon",
-                ControlKind.keypoint: "keypoint", ControlKind.choices: "choices"}
+                ControlKind.keypoint: "keypoint", ControlKind.choices: "choices", ControlKind.brush: "brush"}
 
 
 def model_version(model: ModelVersion) -> str:
@@ -146,9 +145,6 @@ def plan_prediction(session: Session, *, request: PredictRequest) -> PredictionP
 def control_targets(config: LabelConfig, model: ModelVersion) -> list[ControlTarget]:
     """The controls ``model`` fills; 422 when no label of any of them names one of the model's classes."""
     targets = [_target(control, list(model.class_names)) for control in config.controls_for(VisionTask(model.task))]
-    if not targets:
-        raise Unprocessable("BrushLabels get no predictions from imagerec (its segmentation models give polygons): "
-                            "add a PolygonLabels tag for the same <Image>")
     if not any(target.label_map for target in targets):
         labels = sorted({label.value for target in targets for label in target.control.labels})
         raise Unprocessable(

@@ -15,6 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from imagerec.config import Settings
+from tests.annotation.brush_decode import decode_mask
+from tests.annotation.drawn import mask_iou, raster
 from tests.labelstudio.fake_label_studio import FakeLabelStudio
 from tests.trained_models import TrainedModel, register_trained_model
 
@@ -32,6 +34,12 @@ POLYGONS = """<View>
     <Label value="Box" predicted_values="square"/><Label value="circle"/><Label value="triangle"/>
   </PolygonLabels>
   <RectangleLabels name="boxes" toName="img"><Label value="Box" predicted_values="square"/></RectangleLabels>
+</View>"""
+BRUSH = """<View>
+  <Image name="img" value="$image"/>
+  <BrushLabels name="paint" toName="img">
+    <Label value="Box" predicted_values="square"/><Label value="circle"/><Label value="triangle"/>
+  </BrushLabels>
 </View>"""
 KEYPOINTS = """<View>
   <KeyPointLabels name="kp" toName="img" model_score_threshold="0.25">
@@ -219,6 +227,39 @@ def test_polygons_and_boxes_from_a_segmentation_model(client, label_studio, trai
         found += covered(polygons, shapes, "polygonlabels")
         drawn_total += len(shapes)
     assert found >= drawn_total * 0.6, (found, drawn_total)
+
+
+def test_brush_masks_from_a_segmentation_model(client, label_studio, trained_models) -> None:
+    trained = trained_models("segment")
+    default_model(client, trained)
+    served = serve_training_images(label_studio, trained, count=3)
+    results = predict(client, BRUSH, [ref for ref, _ in served]).json()["results"]
+    labels = {"square": "Box", "circle": "circle", "triangle": "triangle"}
+    found = drawn_total = 0
+    for result, (reference, shapes) in zip(results, served):
+        reference_image = auto_annotated(client, label_studio, reference, "segment")
+        width, height = reference_image["width"], reference_image["height"]
+        regions = result["result"]
+        assert [r["value"]["brushlabels"][0] for r in regions] == [
+            labels[i["class_name"]] for i in reference_image["instances"]]  # one region per instance, in order
+        for region, instance in zip(regions, reference_image["instances"]):
+            assert (region["from_name"], region["to_name"], region["type"]) == ("paint", "img", "brushlabels")
+            assert (region["original_width"], region["original_height"]) == (width, height)
+            assert region["value"]["format"] == "rle"
+            mask = decode_mask(region["value"]["rle"], height=height, width=width)
+            assert mask_iou(mask, raster(instance["polygons"], width=width, height=height)) == 1.0
+        masks = [decode_mask(r["value"]["rle"], height=height, width=width) for r in regions]
+        found += sum(any(mask.any() and iou(mask_box_percent(mask), shape.box) >= 0.5 for mask in masks)
+                     for shape in shapes)
+        drawn_total += len(shapes)
+    assert found >= drawn_total * 0.6, (found, drawn_total)
+
+
+def mask_box_percent(mask) -> tuple[float, float, float, float]:
+    ys, xs = mask.nonzero()
+    height, width = mask.shape
+    return (xs.min() / width * 100, ys.min() / height * 100, (xs.max() + 1) / width * 100,
+            (ys.max() + 1) / height * 100)
 
 
 def test_keypoints_with_hidden_parent_boxes(client, label_studio, trained_models) -> None:

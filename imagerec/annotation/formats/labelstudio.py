@@ -4,6 +4,8 @@ Regions use percent coordinates (0–100 of the image), x/y at the top-left, as 
 (protocol: shared/guides/labelstudio.md; conventions of label-studio-ml-backend's YOLO example):
 
 - a box → ``rectanglelabels``; each polygon part → its own ``polygonlabels`` region (closed);
+- a segmentation instance → one ``brushlabels`` region (its polygon parts filled, Label Studio's RLE), only for
+  a config with a BrushLabels tag: masks are image-sized, so ``format=labelstudio`` leaves them out;
 - a pose instance → a hidden parent box (``id`` ``bbox-<n>``, ``from_name`` ``<keypoint from_name>_bbox``) and a
   ``keypointlabels`` region per kept keypoint, linked to it by ``parentID``;
 - classification → ``choices`` with the best label the label map allows.
@@ -17,8 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
+import numpy as np
 from starlette.responses import JSONResponse, Response
 
+from imagerec.annotation.formats.brush_rle import encode_mask
 from imagerec.annotation.formats.geometry import instance_xyxy
 from imagerec.annotation.schemas import FileError, ImageAnnotations, Instance, ModelSummary
 
@@ -33,6 +38,7 @@ class RegionTargets:
     polygon: tuple[str, str] | None = ("label", "image")
     keypoint: tuple[str, str] | None = ("kp", "image")
     choices: tuple[str, str] | None = ("choice", "image")
+    brush: tuple[str, str] | None = None
 
 
 def model_version(model: ModelSummary) -> str:
@@ -122,9 +128,18 @@ class _RegionBuilder:
                 points = [[self._x(x), self._y(y)] for x, y in polygon]
                 self._region(self.targets.polygon, "polygonlabels",
                              {"points": points, "closed": True, "polygonlabels": [label]}, instance.score)
+        if self.targets.brush and instance.polygons:
+            self._region(self.targets.brush, "brushlabels",
+                         {"format": "rle", "rle": self._brush_rle(instance.polygons), "brushlabels": [label]},
+                         instance.score)
         if self.targets.keypoint and instance.keypoints is not None and rectangle:
             self._add_keypoints(instance, label, rectangle)
         return len(self.regions) > before
+
+    def _brush_rle(self, polygons: list[list[list[float]]]) -> list[int]:
+        mask = np.zeros((self.image.height, self.image.width), np.uint8)
+        cv2.fillPoly(mask, [np.round(np.asarray(polygon)).astype(np.int32) for polygon in polygons], 1)
+        return encode_mask(mask.astype(bool))
 
     def _add_keypoints(self, instance: Instance, label: str, rectangle: dict) -> None:
         """A hidden parent box groups the instance's points, as Label Studio's YOLO backend does."""
