@@ -191,7 +191,8 @@ async def predict(*, plan: PredictionPlan, runtime: AnnotationRuntime) -> Predic
                 continue
             [annotations] = await annotate_arrays(runtime=runtime, model=plan.model, images=[image],
                                                   params=plan.params)
-            predictions.append(task_prediction(plan, annotations))
+            # in a worker thread: a brush mask is encoded over the whole image
+            predictions.append(await anyio.to_thread.run_sync(task_prediction, plan, annotations))
     if plan.tasks and len(failures) == len(plan.tasks):
         raise NoTaskPredicted(failures)
     return PredictResponse(results=predictions, model_version=plan.version)
