@@ -204,12 +204,20 @@ def test_model_score_threshold_drops_weaker_regions(client, label_studio, traine
     assert len(kept) == sum(score >= threshold for score in scores)
 
 
-def test_polygons_and_boxes_from_a_segmentation_model(client, label_studio, trained_models) -> None:
+SEGMENT_LABELS = {"square": "Box", "circle": "circle", "triangle": "triangle"}  # POLYGONS' and BRUSH's labels
+
+
+def segmentation_predictions(client, label_studio, trained_models, label_config: str) -> tuple[list, list]:
+    """Three served training images of the segmentation model (the default) and its predictions for them."""
     trained = trained_models("segment")
     default_model(client, trained)
     served = serve_training_images(label_studio, trained, count=3)
-    results = predict(client, POLYGONS, [ref for ref, _ in served]).json()["results"]
-    labels = {"square": "Box", "circle": "circle", "triangle": "triangle"}
+    return served, predict(client, label_config, [ref for ref, _ in served]).json()["results"]
+
+
+def test_polygons_and_boxes_from_a_segmentation_model(client, label_studio, trained_models) -> None:
+    served, results = segmentation_predictions(client, label_studio, trained_models, POLYGONS)
+    labels = SEGMENT_LABELS
     found = drawn_total = 0
     for result, (reference, shapes) in zip(results, served):
         polygons = [r for r in result["result"] if r["type"] == "polygonlabels"]
@@ -230,11 +238,8 @@ def test_polygons_and_boxes_from_a_segmentation_model(client, label_studio, trai
 
 
 def test_brush_masks_from_a_segmentation_model(client, label_studio, trained_models) -> None:
-    trained = trained_models("segment")
-    default_model(client, trained)
-    served = serve_training_images(label_studio, trained, count=3)
-    results = predict(client, BRUSH, [ref for ref, _ in served]).json()["results"]
-    labels = {"square": "Box", "circle": "circle", "triangle": "triangle"}
+    served, results = segmentation_predictions(client, label_studio, trained_models, BRUSH)
+    labels = SEGMENT_LABELS
     found = drawn_total = 0
     for result, (reference, shapes) in zip(results, served):
         reference_image = auto_annotated(client, label_studio, reference, "segment")
