@@ -43,7 +43,6 @@ import cv2
 import httpx
 import numpy as np
 from PIL import Image
-
 from server import running_server
 from startup import REPO_ROOT
 

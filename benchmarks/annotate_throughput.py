@@ -33,7 +33,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from annotate_latency import (
     PlainPredictor,
     machine,

@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-
 from startup import REPO_ROOT, free_port, server_env, stop, wait_healthy
 
 

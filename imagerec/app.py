@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from imagerec import __version__
+from imagerec.admission import Admission
 from imagerec.annotation.limiter import Overloaded
 from imagerec.annotation.router import overloaded_response
 from imagerec.annotation.runtime import build_runtime
@@ -28,7 +29,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     settings.ensure_dirs()
     upgrade(settings.sqlalchemy_url)
-    engine = make_engine(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url, pool_size=settings.db_pool_size,
+                         busy_timeout=settings.db_busy_timeout_seconds)
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     executor = build_executor(settings, app.state.session_factory)
@@ -53,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings = settings or Settings()
     app.add_middleware(BodySizeLimit, max_bytes=settings.upload_max_bytes)
+    app.add_middleware(Admission, max_concurrent=settings.api_max_concurrent, max_waiting=settings.api_max_waiting,
+                       max_wait_seconds=settings.api_max_wait_seconds)  # outermost: queued before any work
     install_handlers(app)
     app.add_exception_handler(Overloaded, overloaded_response)  # 429 with Retry-After
     include_routers(app)

@@ -22,11 +22,28 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Server folders that the file browser and import-path may read. Empty: both refuse.",
     )
-    models_dir: Path | None = Field(None, description="Pretrained weights folder (yolov8n.pt …); default data_dir/pretrained.")
-    executor: Literal["local"] = Field("local", description="Task executor: 'local' runs tasks in spawned child processes.")
+    models_dir: Path | None = Field(
+        None, description="Pretrained weights folder (yolov8n.pt …); default data_dir/pretrained."
+    )
+    executor: Literal["local"] = Field(
+        "local", description="Task executor: 'local' runs tasks in spawned child processes."
+    )
     executor_concurrency: int = Field(1, ge=1, le=64, description="Tasks the local executor runs at once.")
     executor_poll_seconds: float = Field(1.0, gt=0, le=60, description="How often the executor looks for queued work.")
     cancel_grace_seconds: float = Field(60.0, gt=0, description="Wait this long for a cooperative cancel, then kill.")
+    db_busy_timeout_seconds: float = Field(
+        30.0, gt=0, le=600, description="How long a write waits for SQLite's lock before the database counts as busy."
+    )
+    db_pool_size: int = Field(
+        40, ge=1, le=1000, description="Database connections the API keeps (one per worker thread)."
+    )
+    api_max_concurrent: int = Field(
+        32, ge=1, le=1000, description="API requests handled at once; more wait in a queue (below 40 worker threads)."
+    )
+    api_max_waiting: int = Field(1000, ge=0, le=100_000, description="Requests that may wait; more get 503.")
+    api_max_wait_seconds: float = Field(
+        20.0, gt=0, le=600, description="A request that waited this long for a slot gets 503 with Retry-After."
+    )
     upload_max_bytes: int = Field(2 * 1024**3, gt=0, description="Largest accepted upload (bytes).")
     zip_max_uncompressed_bytes: int = Field(8 * 1024**3, gt=0, description="Largest total size a zip may unpack to.")
     zip_max_members: int = Field(200_000, gt=0, description="Most files a dataset zip may hold.")

@@ -12,17 +12,27 @@ from imagerec.annotation.runtime import AnnotationRuntime
 from imagerec.config import Settings
 from imagerec.datasets import service as datasets_service
 from imagerec.datasets.models import Dataset
-from imagerec.db import unit_of_work
+from imagerec.db import read_session, unit_of_work
 from imagerec.executor.base import Executor
+from imagerec.fields import IdPath
 
 
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    """The request's unit of work: commits when the handler returns, rolls back when it raises."""
-    with unit_of_work(request.app.state.session_factory) as session:
+    """The request's unit of work: commits when the handler returns, rolls back when it raises.
+
+    GET, HEAD and OPTIONS only read: they get a read session, which never takes SQLite's write lock, so any
+    number of readers runs beside a training child's writes (a GET that wrote would have its write discarded).
+    """
+    factory = request.app.state.session_factory
+    session_scope = read_session if request.method in READ_ONLY_METHODS else unit_of_work
+    with session_scope(factory) as session:
         yield session
 
 
@@ -47,7 +57,7 @@ SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory
 AnnotationRuntimeDep = Annotated[AnnotationRuntime, Depends(get_annotation_runtime)]
 
 
-def get_dataset(dataset_id: int, session: SessionDep) -> Dataset:
+def get_dataset(dataset_id: IdPath, session: SessionDep) -> Dataset:
     return datasets_service.get_or_404(session, dataset_id=dataset_id)
 
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Sets everything up, then runs the whole test suite (extra arguments go to pytest).
+# Sets everything up, lints, then runs the whole test suite (extra arguments go to pytest).
+# `scripts/test.sh -m "not training"` is the fast suite: every test that trains carries that marker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh requirements-dev.txt
+.venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

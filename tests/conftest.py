@@ -1,15 +1,56 @@
-"""Fixtures: each test gets a fresh data dir, database and app (with its executor running)."""
+"""Fixtures: each test gets a fresh data dir, database and app (with its executor running).
+
+Every test that trains carries the ``training`` marker, so ``pytest -m "not training"`` is the fast suite: tests
+that use the ``trained_models`` fixture get it here, and a test without it that starts a training task fails.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from fastapi.testclient import TestClient
 
 from imagerec.app import create_app
 from imagerec.config import Settings
+
+if TYPE_CHECKING:  # imported lazily below: it pulls in Ultralytics
+    from tests.trained_models import TrainedModels
+
+TRAINING_FIXTURES = {"trained_models"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.training)
+
+
+@pytest.fixture(autouse=True)
+def _trainings_carry_the_marker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    if request.node.get_closest_marker("training"):
+        yield
+        return
+    from imagerec.db import read_session
+    from imagerec.executor.local import LocalExecutor
+    from imagerec.tasks import repository
+    from imagerec.tasks.models import TaskKind
+
+    spawn = LocalExecutor._spawn
+    trainings: list[int] = []
+
+    def noting_trainings(executor: LocalExecutor, task_id: int) -> None:
+        with read_session(executor.session_factory) as session:
+            if repository.get(session, task_id).kind == TaskKind.training:
+                trainings.append(task_id)
+        spawn(executor, task_id)
+
+    monkeypatch.setattr(LocalExecutor, "_spawn", noting_trainings)
+    yield
+    if trainings:
+        pytest.fail(f"this test ran training tasks {trainings}: mark it with @pytest.mark.training")
 
 
 @pytest.fixture
@@ -37,7 +78,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="session")
-def trained_models(tmp_path_factory) -> "TrainedModels":
+def trained_models(tmp_path_factory) -> TrainedModels:
     """``trained_models("detect")`` → a tiny model that learned the synthetic shapes (trained once per session)."""
     from tests.trained_models import TrainedModels
 

@@ -1,7 +1,7 @@
 """``POST /api/auto_annotate``: multipart images in, annotations out (json, coco, yolo or labelstudio).
 
 HTTP only: the form is read into ``AnnotateParams`` (one place for the limits) and the uploads handed to the
-service, which reads each file only when its turn comes.
+service, which reads each file only when its turn comes. A form field the route does not declare is a 422.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from imagerec.annotation.formats import render
 from imagerec.annotation.limiter import Overloaded
 from imagerec.annotation.schemas import AnnotateParams, AnnotateResponse, OutputFormat
 from imagerec.deps import AnnotationRuntimeDep, SessionFactoryDep
+from imagerec.forms import OnlyDeclaredFormFields
 from imagerec.vision import VisionTask
 
 router = APIRouter()
@@ -57,6 +58,7 @@ async def annotate_params(  # async: validation only, no worker-thread round tri
     "/auto_annotate",
     response_model=None,
     summary="Annotate images with a registered model (boxes, polygons, keypoints, labels)",
+    dependencies=[OnlyDeclaredFormFields],
     responses={
         200: {"model": AnnotateResponse, "description": "format=json; coco/yolo/labelstudio render the same data"},
         400: FILE_ERROR, 413: FILE_ERROR, 415: FILE_ERROR,
@@ -71,13 +73,14 @@ async def auto_annotate(
     params: Annotated[AnnotateParams, Depends(annotate_params)],
     model_id: Annotated[int | None, Form(description="Default: the default model of `task`")] = None,
     task: Annotated[VisionTask | None, Form(description="Picks that task's default model when no model_id")] = None,
-    output_format: Annotated[OutputFormat, Form(alias="format")] = OutputFormat.json,
+    # named as the form field: FastAPI 0.115 lists a Form alias under the parameter's name in OpenAPI
+    format: Annotated[OutputFormat, Form(description="json, coco, yolo or labelstudio")] = OutputFormat.json,
 ) -> Response:
     uploads = [service.ImageUpload(file_name=service.safe_file_name(upload.filename, index=index),
                                    size=upload.size, read=upload.read) for index, upload in enumerate(files)]
     outcome = await service.annotate_uploads(runtime=runtime, session_factory=session_factory, model_id=model_id,
                                              task=task, uploads=uploads, params=params)
-    return render(output_format, model=outcome.model, images=outcome.images, errors=outcome.errors)
+    return render(format, model=outcome.model, images=outcome.images, errors=outcome.errors)
 
 
 async def overloaded_response(_request: Request, error: Overloaded) -> JSONResponse:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field, StrictInt
+
+from imagerec.fields import Number, RequestModel
 
 
 class Shape(StrEnum):
@@ -26,20 +28,18 @@ class OutputFormat(StrEnum):
     labelstudio = "labelstudio"
 
 
-class AnnotateParams(BaseModel):
+class AnnotateParams(RequestModel):
     """Inference and output options; the same for the endpoint, batch jobs and Label Studio."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    conf: float = Field(0.25, ge=0.0, le=1.0, description="Minimum detection score")
-    iou: float = Field(0.7, ge=0.0, le=1.0, description="NMS IoU threshold")
-    imgsz: int | None = Field(None, ge=32, le=4096, multiple_of=32, description="Default: the model's own")
-    max_det: int = Field(300, ge=1, le=3000)
-    classes: list[str] | None = Field(None, description="Class names or ids to keep; default all")
+    conf: Number = Field(0.25, ge=0.0, le=1.0, description="Minimum detection score")
+    iou: Number = Field(0.7, ge=0.0, le=1.0, description="NMS IoU threshold")
+    imgsz: StrictInt | None = Field(None, ge=32, le=4096, multiple_of=32, description="Default: the model's own")
+    max_det: StrictInt = Field(300, ge=1, le=3000)
+    classes: list[str] | None = Field(None, max_length=1000, description="Class names or ids to keep; default all")
     shapes: list[Shape] | None = Field(None, description="Default: everything the model can produce")
-    polygon_tolerance: float = Field(1.0, ge=0.0, le=100.0, description="Polygon simplification (pixels)")
-    keypoint_conf: float = Field(0.0, ge=0.0, le=1.0, description="Keypoints below this confidence are dropped")
-    top_k: int = Field(5, ge=1, le=100, description="Labels returned per image for classification")
+    polygon_tolerance: Number = Field(1.0, ge=0.0, le=100.0, description="Polygon simplification (pixels)")
+    keypoint_conf: Number = Field(0.0, ge=0.0, le=1.0, description="Keypoints below this confidence are dropped")
+    top_k: StrictInt = Field(5, ge=1, le=100, description="Labels returned per image for classification")
 
 
 class Box(BaseModel):

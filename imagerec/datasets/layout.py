@@ -7,8 +7,9 @@ A dataset's ``files/`` folder holds exactly the Ultralytics layout and nothing e
 
 An uploaded zip's files are moved there. A folder imported from the server is mirrored instead: image files
 become symlinks to their real paths (the data stays where it is) and label files are copied (the copy is the
-snapshot that was validated). A symlink in the source that leads outside the allowed roots is refused, naming it.
-Hidden files are skipped, as Ultralytics' own globbing skips them.
+snapshot that was validated). Symlinks are followed only while every component of every path resolves inside the
+allowed roots (an upload: none are followed); a link that would lead outside is refused by its path in the dataset,
+and nothing behind it is read. Hidden files are skipped, as Ultralytics' own globbing skips them.
 """
 
 from __future__ import annotations
@@ -60,15 +61,19 @@ def split_folders(task: str) -> list[str]:
 def collect(source_root: Path, *, task: str, roots: list[Path] | None) -> Collected:
     """The dataset files under ``source_root``, with problems (missing folders, refused symlinks) as errors.
 
-    ``roots``: symlinks must resolve inside them; None refuses every symlink.
+    ``roots``: every path must resolve inside them; None (an upload) refuses every symlink and confines the
+    walk to ``source_root``.
     """
     collected = Collected()
+    walker = _Walker.for_source(source_root, roots=roots, errors=collected.errors)
     for folder in split_folders(task):
-        if not (source_root / folder).exists() and not (source_root / folder).is_symlink():
-            collected.errors.append({"file": folder, "line": None, "message": "required folder is missing"})
+        start = walker.resolve(PurePosixPath(folder))
+        if start is None:
+            if not walker.refused_above(PurePosixPath(folder)):
+                collected.errors.append({"file": folder, "line": None, "message": "required folder is missing"})
             continue
         ignored: Counter[str] = Counter()
-        for rel, real in _walk(source_root, PurePosixPath(folder), roots=roots, errors=collected.errors):
+        for rel, real in walker.walk(start, PurePosixPath(folder)):
             keep, is_image = _keep(task, folder, rel)
             if keep:
                 collected.files.append(SourceFile(rel, real, is_image))
@@ -91,36 +96,75 @@ def _keep(task: str, folder: str, rel: PurePosixPath) -> tuple[bool, bool]:
     return rel.suffix == f".{LABEL_SUFFIX}", False
 
 
-def _walk(
-    source_root: Path, rel: PurePosixPath, *, roots: list[Path] | None, errors: list[dict],
-    seen: frozenset[Path] = frozenset(),
-) -> Iterator[tuple[PurePosixPath, Path]]:
-    """Files below ``source_root/rel`` as (relative path, real path), following only symlinks that stay inside."""
-    real = _real_target(source_root / rel, rel, roots=roots, errors=errors)
-    if real is None or real in seen:  # refused, missing, or a symlink loop
-        return
-    if real.is_file():
-        yield rel, real
-        return
-    if not real.is_dir():
-        return
-    with os.scandir(real) as entries:
-        names = sorted(entry.name for entry in entries if not entry.name.startswith("."))
-    for name in names:
-        yield from _walk(source_root, rel / name, roots=roots, errors=errors, seen=seen | {real})
+@dataclass
+class _Walker:
+    """Walks a source folder one component at a time, from real (symlink-free) paths already checked.
 
+    Each step joins one plain name to a real folder known to lie inside the confines; only a step whose name
+    is itself a symlink can leave them, so that is where the check is made, before anything behind the link
+    is stat'ed or read. A refused link is reported once, by its path in the dataset.
+    """
 
-def _real_target(path: Path, rel: PurePosixPath, *, roots: list[Path] | None, errors: list[dict]) -> Path | None:
-    if not path.is_symlink():
-        return Path(os.path.realpath(path)) if path.exists() else None
-    real = Path(os.path.realpath(path))
-    if roots is None or containing_root(roots, real) is None:
-        errors.append({"file": str(rel), "line": None, "message": "symlink points outside the allowed roots"})
-        return None
-    if not real.exists():
-        errors.append({"file": str(rel), "line": None, "message": "broken symlink"})
-        return None
-    return real
+    root: Path  # the real path of the source folder
+    confines: list[Path]
+    follow_links: bool
+    errors: list[dict]
+    refused: set[PurePosixPath] = field(default_factory=set)
+
+    @classmethod
+    def for_source(cls, source_root: Path, *, roots: list[Path] | None, errors: list[dict]) -> _Walker:
+        root = Path(os.path.realpath(source_root))
+        return cls(root=root, confines=roots if roots is not None else [root], follow_links=roots is not None,
+                   errors=errors)
+
+    def resolve(self, rel: PurePosixPath) -> Path | None:
+        """The real path of ``rel``; None when it is missing or a component of it was refused."""
+        real = self.root
+        for depth, name in enumerate(rel.parts, start=1):
+            step = self._step(real, name, PurePosixPath(*rel.parts[:depth]))
+            if step is None:
+                return None
+            real = step
+        return real
+
+    def refused_above(self, rel: PurePosixPath) -> bool:
+        return any(PurePosixPath(*rel.parts[:depth]) in self.refused for depth in range(1, len(rel.parts) + 1))
+
+    def walk(
+        self, real: Path, rel: PurePosixPath, seen: frozenset[Path] = frozenset()
+    ) -> Iterator[tuple[PurePosixPath, Path]]:
+        """Files at or below ``real`` (the checked real path of ``rel``) as (relative path, real path)."""
+        if real in seen:  # a symlink loop
+            return
+        if real.is_file():
+            yield rel, real
+            return
+        if not real.is_dir():
+            return
+        with os.scandir(real) as entries:
+            names = sorted(entry.name for entry in entries if not entry.name.startswith("."))
+        for name in names:
+            child = self._step(real, name, rel / name)
+            if child is not None:
+                yield from self.walk(child, rel / name, seen | {real})
+
+    def _step(self, parent: Path, name: str, rel: PurePosixPath) -> Path | None:
+        path = parent / name
+        if not path.is_symlink():
+            return path if path.exists() else None
+        if not self.follow_links:  # an upload's zip cannot hold links (archive refuses them): never follow one
+            return self._refuse(rel, "symbolic links are not accepted in an upload")
+        real = Path(os.path.realpath(path))
+        if containing_root(self.confines, real) is None:
+            return self._refuse(rel, "symlink points outside the allowed roots")
+        if not real.exists():
+            return self._refuse(rel, "broken symlink")
+        return real
+
+    def _refuse(self, rel: PurePosixPath, message: str) -> None:
+        if rel not in self.refused:  # train and val below one refused link share one report
+            self.refused.add(rel)
+            self.errors.append({"file": str(rel), "line": None, "message": message})
 
 
 def stage(collected: Collected, files_dir: Path, *, link_images: bool) -> None:
@@ -140,10 +184,10 @@ def find_data_yaml(source_root: Path, *, roots: list[Path] | None) -> tuple[str,
     """The dataset's YAML (name, content) if the folder has one; it is read, never given to Ultralytics."""
     for name in DATA_YAML_NAMES:
         path = source_root / name
-        if not path.exists() and not path.is_symlink():
+        if not path.is_symlink() and not path.exists():  # a link is not stat'ed before the walker checks it
             continue
         errors: list[dict] = []
-        real = _real_target(path, PurePosixPath(name), roots=roots, errors=errors)
+        real = _Walker.for_source(source_root, roots=roots, errors=errors).resolve(PurePosixPath(name))
         if errors:
             raise Unprocessable(f"{name}: {errors[0]['message']}")
         if real is None or not real.is_file():

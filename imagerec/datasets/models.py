@@ -2,19 +2,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from imagerec.db import Base, utcnow
 
+LIVE = text("deleted_at IS NULL")
+
 
 class Dataset(Base):
-    """A validated dataset. Its files live under ``storage_path`` (relative to the data dir)."""
+    """A validated dataset. Its files live under ``storage_path`` (relative to the data dir).
+
+    Deleting one leaves a tombstone: ``deleted_at`` is set and the files are removed, but the row stays, so the
+    models trained on it still say what they learned from. Its name is free again, its id never is.
+    """
 
     __tablename__ = "datasets"
+    __table_args__ = (
+        Index("uq_datasets_live_name", "name", unique=True, sqlite_where=LIVE, postgresql_where=LIVE),
+        {"sqlite_autoincrement": True},  # SQLite would otherwise hand a deleted max id out again
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
     task: Mapped[str] = mapped_column(String(16))
     storage_path: Mapped[str] = mapped_column(String(500))
     source: Mapped[str] = mapped_column(String(16))  # "upload", "path" (import) or "prelabel" (a job made it)
@@ -24,3 +34,8 @@ class Dataset(Base):
     flip_idx: Mapped[list | None]
     summary: Mapped[dict]  # per split: images, instances, backgrounds; plus warnings
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None]
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None

@@ -1,28 +1,37 @@
-"""Every query on datasets."""
+"""Every query on datasets. A deleted dataset is a tombstone (``deleted_at`` set): only ``get_record`` sees it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from imagerec.datasets.models import Dataset
 
+LIVE = Dataset.deleted_at.is_(None)
+
 
 def get(session: Session, *, dataset_id: int) -> Dataset | None:
+    """A live dataset: what training, pre-labelling and replay may read."""
+    return session.scalar(select(Dataset).where(Dataset.id == dataset_id, LIVE))
+
+
+def get_record(session: Session, *, dataset_id: int) -> Dataset | None:
+    """The row whether or not it was deleted."""
     return session.get(Dataset, dataset_id)
 
 
 def name_taken(session: Session, *, name: str) -> bool:
-    return bool(session.scalar(select(exists().where(Dataset.name == name))))
+    return bool(session.scalar(select(exists().where(Dataset.name == name, LIVE))))
 
 
 def list_datasets(session: Session, *, task: str | None, limit: int, offset: int) -> Sequence[Dataset]:
-    query = select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(limit).offset(offset)
+    query = select(Dataset).where(LIVE).order_by(Dataset.created_at.desc(), Dataset.id.desc())
     if task is not None:
         query = query.where(Dataset.task == task)
-    return session.scalars(query).all()
+    return session.scalars(query.limit(limit).offset(offset)).all()
 
 
 def add(session: Session, *, dataset: Dataset) -> Dataset:
@@ -31,6 +40,6 @@ def add(session: Session, *, dataset: Dataset) -> Dataset:
     return dataset
 
 
-def remove(session: Session, *, dataset: Dataset) -> None:
-    session.delete(dataset)
+def mark_deleted(session: Session, *, dataset: Dataset, at: datetime) -> None:
+    dataset.deleted_at = at
     session.flush()

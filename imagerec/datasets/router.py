@@ -5,14 +5,17 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 
 from imagerec.datasets import repository, service
-from imagerec.datasets.schemas import DatasetImport, DatasetName, DatasetRead
+from imagerec.datasets.schemas import DatasetDeleted, DatasetImport, DatasetName, DatasetRead
 from imagerec.deps import DatasetDep, SessionDep, SettingsDep
+from imagerec.fields import OffsetQuery
+from imagerec.forms import OnlyDeclaredFormFields
 from imagerec.vision import VisionTask
 
 router = APIRouter()
 
 
-@router.post("", response_model=DatasetRead, status_code=status.HTTP_201_CREATED, summary="Upload a dataset zip")
+@router.post("", response_model=DatasetRead, status_code=status.HTTP_201_CREATED, summary="Upload a dataset zip",
+             dependencies=[OnlyDeclaredFormFields])
 def upload_dataset(
     session: SessionDep,
     settings: SettingsDep,
@@ -38,7 +41,7 @@ def list_datasets(
     session: SessionDep,
     task: VisionTask | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: OffsetQuery = 0,
 ):
     return repository.list_datasets(session, task=task, limit=limit, offset=offset)
 
@@ -48,6 +51,7 @@ def get_dataset(dataset: DatasetDep):
     return dataset
 
 
-@router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, response_model=None)
-def delete_dataset(dataset: DatasetDep, session: SessionDep, settings: SettingsDep) -> None:
-    service.delete(session=session, settings=settings, dataset=dataset)
+@router.delete("/{dataset_id}", response_model=DatasetDeleted,
+               summary="Delete a dataset's files; its record stays as the lineage of the models trained on it")
+def delete_dataset(dataset: DatasetDep, session: SessionDep, settings: SettingsDep):
+    return service.delete(session=session, settings=settings, dataset=dataset)

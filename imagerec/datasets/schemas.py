@@ -5,15 +5,14 @@ from typing import Annotated, Literal
 
 from pydantic import AliasPath, BaseModel, ConfigDict, Field, StringConstraints
 
+from imagerec.fields import RequestModel
 from imagerec.vision import VisionTask
 
 DatasetName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
-class DatasetImport(BaseModel):
+class DatasetImport(RequestModel):
     """Register a dataset that stays in a folder on the server (inside an allowed root)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: DatasetName
     task: VisionTask
@@ -45,3 +44,12 @@ class DatasetRead(BaseModel):
     source: Literal["upload", "path", "prelabel"]
     source_path: str | None
     created_at: datetime
+
+
+class DatasetDeleted(BaseModel):
+    """The answer to a delete: the dataset is gone from lists and lookups, its record stays as lineage."""
+
+    id: int
+    kind: Literal["dataset"] = "dataset"
+    deleted: Literal[True] = True
+    notes: list[str] = Field(description="What the delete touched: the models trained on it.")

@@ -5,6 +5,10 @@ Registration works in ``<data_dir>/tmp/<uuid>``: the upload is unpacked (or the 
 failure, including a rollback of the request's transaction, removes the folder, so there is never a
 half-registered dataset. The training code reads ``files_dir(settings, dataset)`` and writes its own YAML from
 the row (class_names, kpt_shape, flip_idx); ``source-data.yaml`` is kept for reference only.
+
+Deleting a dataset leaves a tombstone: the row stays with ``deleted_at`` set, so the models trained on it can
+still say what they learned from, and the files go once that commits. Lookups, lists and the name check see
+live datasets only: a deleted dataset's name can be registered again.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from sqlalchemy.orm import Session
 from imagerec.config import Settings
 from imagerec.datasets import archive, layout, repository, validation
 from imagerec.datasets.models import Dataset
-from imagerec.db import on_commit
+from imagerec.datasets.schemas import DatasetDeleted
+from imagerec.db import on_commit, utcnow
 from imagerec.errors import Conflict, NotFound, Unprocessable
 from imagerec.files.service import resolve_allowed
+from imagerec.model_versions import service as models_service
 from imagerec.tasks.repository import is_referenced_by_active_task
 
 STORAGE_PREFIX = "datasets"
@@ -33,9 +39,11 @@ SOURCE_YAML = "source-data.yaml"
 
 
 def get_or_404(session: Session, *, dataset_id: int) -> Dataset:
-    dataset = repository.get(session, dataset_id=dataset_id)
+    dataset = repository.get_record(session, dataset_id=dataset_id)
     if dataset is None:
         raise NotFound(f"dataset {dataset_id} does not exist")
+    if dataset.deleted:
+        raise NotFound(f"dataset {dataset_id} not found: it was deleted on {dataset.deleted_at:%Y-%m-%d %H:%M} UTC")
     return dataset
 
 
@@ -78,13 +86,16 @@ def import_path(*, session: Session, settings: Settings, name: str, task: str, p
         )
 
 
-def delete(*, session: Session, settings: Settings, dataset: Dataset) -> None:
-    """Delete the row now and the files once that has committed; 409 while a queued or running task reads it."""
+def delete(*, session: Session, settings: Settings, dataset: Dataset) -> DatasetDeleted:
+    """Tombstone the row now and remove the files once that has committed; 409 while a queued or running task
+    reads it. The models trained on it keep its record; the answer's notes name them."""
     if is_referenced_by_active_task(session, ref_kind="dataset", ref_id=dataset.id):
         raise Conflict(f"dataset {dataset.id} is used by a queued or running task")
     folder = _checked_storage_dir(settings, dataset.storage_path)
-    repository.remove(session, dataset=dataset)
+    notes = models_service.dataset_delete_notes(session, dataset=dataset)
+    repository.mark_deleted(session, dataset=dataset, at=utcnow())
     on_commit(session, lambda: archive.remove_tree(folder))
+    return DatasetDeleted(id=dataset.id, notes=notes)
 
 
 def _require_free_name(session: Session, *, name: str) -> None:

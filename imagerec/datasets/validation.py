@@ -2,7 +2,7 @@
 
 ``read_metadata`` turns the user's data.yaml (or, for classify, the class folders) into class names, kpt_shape
 and flip_idx; ``validate`` then reads every image header and label line. Nothing here trusts the user's YAML
-beyond those three keys.
+beyond those three keys; ``nc``, when given, must agree with ``names``.
 """
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ def read_metadata(*, task: str, data_yaml: tuple[str, bytes] | None, files_dir: 
         raise Unprocessable(f"{yaml_name} must hold a mapping with 'names'")
     problems: list[str] = []
     names = _parse_names(data.get("names"), problems)
+    _check_nc(data.get("nc"), names, problems)
     kpt_shape = flip_idx = None
     if task == "pose":
         kpt_shape = _parse_kpt_shape(data.get("kpt_shape"), problems)
@@ -122,6 +123,17 @@ def _parse_names(raw: object, problems: list[str]) -> list[str]:
     return names
 
 
+def _check_nc(raw: object, names: list[str], problems: list[str]) -> None:
+    """``nc`` is optional, but one that disagrees with ``names`` means the YAML is not the one the labels were
+    written for (Ultralytics refuses such a YAML too), so it is a problem rather than silently overruled."""
+    if raw is None:
+        return
+    if type(raw) is not int or raw < 0:  # type(): YAML's true is a bool, and bool is an int to isinstance
+        problems.append(f"'nc' must be a non-negative integer (the number of classes), found {raw!r:.50}")
+    elif names and raw != len(names):
+        problems.append(f"'nc' is {raw} but 'names' lists {len(names)} classes")
+
+
 def _parse_kpt_shape(raw: object, problems: list[str]) -> list[int] | None:
     valid = (
         isinstance(raw, list) and len(raw) == 2 and all(type(value) is int for value in raw)
@@ -144,7 +156,8 @@ def _parse_flip_idx(raw: object, keypoints: int, problems: list[str]) -> list[in
 # --- files ----------------------------------------------------------------------------------------------------
 
 
-def validate(files_dir: Path, *, task: str, metadata: Metadata, max_pixels: int, report: Report | None = None) -> Report:
+def validate(files_dir: Path, *, task: str, metadata: Metadata, max_pixels: int,
+             report: Report | None = None) -> Report:
     """Check every image and label under ``files_dir`` (the staged layout); problems go into the report."""
     report = report or Report()
     for split in SPLITS:

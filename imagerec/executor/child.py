@@ -1,7 +1,10 @@
 """What runs inside a task's child process: set up isolation, then hand over to the task kind's runner.
 
 Background code takes ids and opens its own database session; nothing crosses the process boundary but the
-task id and the settings.
+task id, the settings and the executor's pid. Before anything else the child ties its life to the executor's
+and takes its run folder's lock (see ``ownership``); a task whose cancel arrived while it was being started ends
+here at once, before any model or data is loaded. A failure is recorded as its one-line cause in ``error``,
+with the traceback in the task log.
 """
 
 from __future__ import annotations
@@ -10,20 +13,27 @@ import importlib
 import os
 import sys
 import traceback
+from pathlib import Path
 
 from imagerec.config import Settings
-from imagerec.db import make_engine, make_session_factory, unit_of_work
+from imagerec.db import make_engine, make_session_factory, retry_busy, unit_of_work
+from imagerec.errors import relative_paths
+from imagerec.executor import ownership
 from imagerec.tasks import repository
 from imagerec.tasks.models import TaskKind, TaskStatus
+from imagerec.tasks.reporter import TaskReporter
+from imagerec.text import one_line_cause, plain
 
 # The runner of each task kind: "module:function", imported only inside the child (it may import torch).
 RUNNERS = {
     TaskKind.training: "imagerec.training.runner:run",
     TaskKind.annotation: "imagerec.prelabel.runner:run",
 }
+LOCK_WAIT_SECONDS = 30.0  # a previous owner that is being killed releases the folder within this
+TRACEBACK_MAX_LINES = 60
 
 
-def _redirect_output(log_path) -> None:
+def _redirect_output(log_path: Path) -> None:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
@@ -38,23 +48,60 @@ def _load_runner(kind: str):
     return getattr(importlib.import_module(module_name), function_name)
 
 
-def run_child(task_id: int, settings: Settings) -> None:
+def _task_facts(factory, task_id: int) -> tuple[str, str, bool]:
+    def read() -> tuple[str, str, bool]:
+        with unit_of_work(factory) as session:
+            task = repository.get(session, task_id)
+            return task.kind, task.run_dir, bool(task.cancel_requested)
+
+    return retry_busy(read, what="loading the task")
+
+
+def _cancel_before_start(reporter: TaskReporter) -> None:
+    def write(session) -> None:
+        if repository.transition(session, task_id=reporter.task_id, from_=[TaskStatus.running],
+                                 to=TaskStatus.cancelled, error=None):
+            repository.append_log(session, task_id=reporter.task_id,
+                                  message="cancelled before it started: nothing was loaded or trained")
+
+    reporter.finish(write)
+
+
+def _record_failure(reporter: TaskReporter, error: BaseException, settings: Settings) -> None:
+    folders = [settings.data_dir, settings.pretrained_dir, *settings.allowed_roots]
+    cause = relative_paths(one_line_cause(error), folders=folders)
+    trace = plain("".join(traceback.format_exception(error))).rstrip().splitlines()[-TRACEBACK_MAX_LINES:]
+
+    def write(session) -> None:
+        if repository.transition(session, task_id=reporter.task_id, from_=[TaskStatus.running],
+                                 to=TaskStatus.failed, error=cause):
+            repository.append_log(session, task_id=reporter.task_id, level="error",
+                                  message=relative_paths("traceback:\n" + "\n".join(trace), folders=folders))
+            repository.append_log(session, task_id=reporter.task_id, level="error", message=f"failed: {cause}")
+
+    reporter.finish(write, what="the failure")
+
+
+def run_child(task_id: int, settings: Settings, parent_pid: int) -> None:
+    ownership.die_with_parent(parent_pid)
     os.setsid()  # own process group: a hard cancel kills dataloader workers too
-    engine = make_engine(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url, pool_size=2, busy_timeout=settings.db_busy_timeout_seconds)
     factory = make_session_factory(engine)
-    with unit_of_work(factory) as session:
-        task = repository.get(session, task_id)
-        kind, run_dir = task.kind, task.run_dir
+    reporter = TaskReporter(task_id=task_id, session_factory=factory)
+    kind, run_dir, cancelled = _task_facts(factory, task_id)
+    try:  # the lock is held until this process (and every process it forks) has exited
+        _lock = ownership.acquire(settings.data_dir / run_dir, wait_seconds=LOCK_WAIT_SECONDS)
+    except ownership.RunFolderBusy as error:  # touch nothing in the folder: it is someone else's
+        _record_failure(reporter, error, settings)
+        return
     _redirect_output(settings.data_dir / run_dir / "worker.log")
     try:
+        if cancelled:
+            _cancel_before_start(reporter)
+            return
         _load_runner(kind)(task_id=task_id, settings=settings, session_factory=factory)
     except BaseException as error:  # report every failure, including KeyboardInterrupt/SystemExit
         traceback.print_exc()
-        message = f"{type(error).__name__}: {error}"
-        with unit_of_work(factory) as session:
-            if repository.transition(
-                session, task_id=task_id, from_=[TaskStatus.running], to=TaskStatus.failed, error=message
-            ):
-                repository.append_log(session, task_id=task_id, level="error", message=f"failed: {message}")
+        _record_failure(reporter, error, settings)
     finally:
         engine.dispose()

@@ -1,7 +1,12 @@
 """The built-in executor: a thread in the API process that claims queued tasks from the database and runs
 each in its own child process (``spawn``: a fresh interpreter, CUDA-safe; its own process group so a kill
 takes its dataloader workers too). The child reports through the database; this thread only watches exits
-and enforces cancels."""
+and enforces cancels.
+
+Ownership (see ``ownership``): children die with this process, and at start the executor stops any process
+still holding the run folder of a task left ``running`` by a server that is gone, before it marks the task
+``interrupted`` — so a restarted server never lets two processes work on one task. Its own writes go through
+``retry_busy``: a busy database delays them, it never loses a child's exit."""
 
 from __future__ import annotations
 
@@ -17,10 +22,13 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session, sessionmaker
 
 from imagerec.config import Settings
-from imagerec.db import unit_of_work
+from imagerec.db import retry_busy, unit_of_work
+from imagerec.executor import ownership
 from imagerec.executor.child import run_child
 from imagerec.tasks import repository
 from imagerec.tasks.models import TaskStatus
+
+INTERRUPTED = "the server stopped while the task ran; resume it to continue"
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +86,18 @@ class LocalExecutor:
         for child in list(self.children.values()):
             self._kill(child)
             child.process.join(timeout=10)
-            with unit_of_work(self.session_factory) as session:
-                repository.transition(
-                    session, task_id=child.task_id, from_=[TaskStatus.running], to=TaskStatus.interrupted,
-                    error="the server stopped while the task ran; resume it to continue",
-                )
+            self._mark_interrupted(child.task_id, note="interrupted: the server stopped while the task ran")
         self.children.clear()
+
+    def _mark_interrupted(self, task_id: int, *, note: str) -> None:
+        def write() -> None:
+            with unit_of_work(self.session_factory) as session:
+                if repository.transition(session, task_id=task_id, from_=[TaskStatus.running],
+                                         to=TaskStatus.interrupted, error=INTERRUPTED):
+                    repository.append_log(session, task_id=task_id, level="warning",
+                                          message=f"{note}; resume it to continue")
+
+        retry_busy(write, what=f"interrupting task {task_id}")
 
     def submit(self, task_id: int) -> None:
         self._wake.set()
@@ -122,21 +136,28 @@ class LocalExecutor:
 
     def _spawn(self, task_id: int) -> None:
         process = self._context.Process(
-            target=run_child, args=(task_id, self.settings), name=f"imagerec-task-{task_id}"
+            target=run_child, args=(task_id, self.settings, os.getpid()), name=f"imagerec-task-{task_id}"
         )
         process.start()
         self.children[task_id] = _Child(task_id=task_id, process=process)
-        with unit_of_work(self.session_factory) as session:
-            repository.update_running(session, task_id=task_id, worker_pid=process.pid)
+
+        def record_pid() -> None:
+            with unit_of_work(self.session_factory) as session:
+                repository.update_running(session, task_id=task_id, worker_pid=process.pid)
+
+        retry_busy(record_pid, what=f"recording task {task_id}'s pid")
 
     def _reap(self) -> None:
         for child in [c for c in self.children.values() if not c.process.is_alive()]:
             child.process.join()
+            self._settle_exit(child)  # raises if the database stays out of reach: the next loop tries again
             del self.children[child.task_id]
-            self._settle_exit(child)
 
     def _settle_exit(self, child: _Child) -> None:
         """A child that ended without moving its task out of ``running`` died: record why."""
+        retry_busy(lambda: self._record_exit(child), what=f"recording how task {child.task_id} ended")
+
+    def _record_exit(self, child: _Child) -> None:
         with unit_of_work(self.session_factory) as session:
             if child.killed:
                 moved = repository.transition(
@@ -151,7 +172,8 @@ class LocalExecutor:
             if moved:
                 repository.append_log(
                     session, task_id=child.task_id, level="error",
-                    message=f"task ended: {'killed after cancel' if child.killed else _describe_exit(child.process.exitcode)}",
+                    message="task ended: " + ("killed after cancel" if child.killed
+                                              else _describe_exit(child.process.exitcode)),
                 )
 
     def _enforce_cancels(self) -> None:
@@ -175,15 +197,21 @@ class LocalExecutor:
             child.process.kill()
 
     def _interrupt_orphans(self) -> None:
-        """Tasks left ``running`` by a server process of this host that no longer exists become interrupted."""
+        """Tasks left ``running`` by a server process of this host that no longer exists become interrupted,
+        once no process holds their run folder any more (a live orphan is stopped first)."""
         with unit_of_work(self.session_factory) as session:
-            for task in repository.running_tasks(session, worker_prefix=self.host_prefix):
-                owner_pid = int(task.worker.rsplit(":", 1)[1]) if task.worker else None
-                if owner_pid is not None and owner_pid != os.getpid() and _pid_alive(owner_pid):
-                    continue
-                repository.transition(
-                    session, task_id=task.id, from_=[TaskStatus.running], to=TaskStatus.interrupted,
-                    error="the server stopped while the task ran; resume it to continue",
-                )
-                repository.append_log(session, task_id=task.id, level="warning",
-                                      message="interrupted: the server that ran this task stopped")
+            orphans = [(task.id, task.run_dir) for task in
+                       repository.running_tasks(session, worker_prefix=self.host_prefix)
+                       if not self._owner_alive(task.worker)]
+        for task_id, run_dir in orphans:
+            stopped = ownership.stop_owner(self.settings.data_dir / run_dir) if run_dir else None
+            note = "interrupted: the server that ran this task stopped"
+            if stopped is not None:
+                note += f" (its process {stopped}, still running, was stopped)"
+                log.warning("task %s: stopped orphaned process %s", task_id, stopped)
+            self._mark_interrupted(task_id, note=note)
+
+    @staticmethod
+    def _owner_alive(worker: str | None) -> bool:
+        owner_pid = int(worker.rsplit(":", 1)[1]) if worker else None
+        return owner_pid is not None and owner_pid != os.getpid() and _pid_alive(owner_pid)

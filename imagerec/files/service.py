@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from imagerec.errors import BadRequest, Forbidden, NotFound
@@ -164,7 +164,7 @@ def _entry(target: Path, *, name: str, shown_path: Path) -> FileEntry | None:
         path=str(shown_path),
         type=kind,
         size=info.st_size if kind is EntryType.file else None,
-        modified=datetime.fromtimestamp(info.st_mtime, tz=timezone.utc),
+        modified=datetime.fromtimestamp(info.st_mtime, tz=UTC),
     )
 
 

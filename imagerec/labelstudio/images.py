@@ -3,18 +3,22 @@
 A task's ``data`` holds a reference that Label Studio wrote, but the request that carries it can come from
 anyone, so no reference decides which host the server talks to (SSRF). What is accepted:
 
-- a path relative to Label Studio (``/data/upload/3/x.jpg``, ``/data/local-files/?d=…``, ``/tasks/…``): fetched
-  from ``IMAGEREC_LABELSTUDIO_URL`` with ``Authorization: Token <IMAGEREC_LABELSTUDIO_API_TOKEN>``;
+- a path relative to Label Studio (``/data/upload/3/x.jpg``, ``/data/local-files/?d=…``,
+  ``/tasks/<id>/resolve/?fileuri=…``): fetched from ``IMAGEREC_LABELSTUDIO_URL`` with
+  ``Authorization: Token <IMAGEREC_LABELSTUDIO_API_TOKEN>``;
 - an absolute ``http(s)`` URL whose scheme, host and port are those of ``IMAGEREC_LABELSTUDIO_URL``; any other
   host is refused (403) and nothing is sent to it;
+- either way only the paths Label Studio serves media from (``media_paths``); any other path of Label Studio
+  (its REST API) is refused (403) before a request is made, since the token would act on it as its owner;
 - ``/data/local-files/?d=<path>`` is first looked for on disk, through ``resolve_allowed`` (a relative ``d`` is
   taken relative to the first allowed root, so make that root Label Studio's LOCAL_FILES_DOCUMENT_ROOT);
 - a ``data:…;base64,`` URL up to the annotate file-size limit.
 
 Everything else (``s3://``, ``gs://``, ``file://``, ``//host/…``) is refused with a message that says why.
-Redirects are followed only while they stay on the Label Studio host (cloud storage that Label Studio answers
-with a redirect to a pre-signed URL on another host is therefore refused). Bodies are read as a stream and cut
-off at ``annotate_max_file_bytes``; the token is never sent anywhere but Label Studio.
+Requests are GETs. A redirect is followed only to a media path on the Label Studio host, each hop checked like
+the first (cloud storage that Label Studio answers with a redirect to a pre-signed URL on another host is
+therefore refused). Bodies are read as a stream and cut off at ``annotate_max_file_bytes``; the token is never
+sent anywhere but Label Studio's media paths.
 """
 
 from __future__ import annotations
@@ -33,9 +37,11 @@ import httpx
 from imagerec.config import Settings
 from imagerec.errors import BadRequest, Forbidden, ImagerecError, NotFound, PayloadTooLarge
 from imagerec.files.service import resolve_allowed
+from imagerec.labelstudio.media_paths import media_path_problem
 
 FETCH_TIMEOUT_SECONDS = 30.0  # Label Studio gives a whole predict call 100 s
 MAX_REDIRECTS = 3
+SHOWN_CHARS = 200  # of a reference quoted in an error: enough to recognise it, not a whole query
 LOCAL_FILES_PATH = "/data/local-files"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 SETTINGS_HINT = "set IMAGEREC_LABELSTUDIO_URL and IMAGEREC_LABELSTUDIO_API_TOKEN on the imagerec server"
@@ -107,6 +113,21 @@ class ImageFetcher:
                             f"know where Label Studio is: {SETTINGS_HINT}")
         return TaskImage(await self._download(url), file_name)
 
+    def _require_media_url(self, url: str) -> None:
+        """403 unless ``url`` is a media path on the Label Studio host: checked before every request."""
+        if _origin(url) != self.origin:  # a relative reference that tried to name a host of its own
+            raise Forbidden(f"image reference {_shown(url)!r} does not stay on the Label Studio host; refused")
+        problem = self._media_problem(url)
+        if problem:
+            raise Forbidden(f"image reference {_shown(url)!r} refused: {problem}")
+
+    def _media_problem(self, url: str) -> str | None:
+        parts = urlsplit(url)
+        path = _strip_base(parts.path, self.base_url)
+        if path == parts.path and _base_path(self.base_url):
+            return "it is not under the path Label Studio is served at (IMAGEREC_LABELSTUDIO_URL)"
+        return media_path_problem(path, parts.query)
+
     async def _local_file(self, parts: SplitResult) -> bytes | None:
         """The file a ``/data/local-files/?d=…`` reference names, when it lies under an allowed root."""
         if not self.settings.allowed_roots or _strip_base(parts.path, self.base_url).rstrip("/") != LOCAL_FILES_PATH:
@@ -137,8 +158,7 @@ class ImageFetcher:
 
     # -- talking to Label Studio ---------------------------------------------------------------------------
     async def _download(self, url: str) -> bytes:
-        if _origin(url) != self.origin:  # a relative reference that tried to name a host of its own
-            raise Forbidden(f"image reference {_shown(url)!r} does not stay on the Label Studio host; refused")
+        self._require_media_url(url)  # redirect hops are checked in _redirect_target, before they are requested
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 async with self.client.stream("GET", url, headers=self._auth_headers()) as response:
@@ -161,6 +181,9 @@ class ImageFetcher:
             raise Forbidden(f"Label Studio redirected {_shown(url)} to another host ({_host(target)!r}); imagerec "
                             "follows no redirect off the Label Studio host (cloud storage: turn off pre-signed URLs "
                             "in the storage settings so that Label Studio serves the file itself)")
+        problem = self._media_problem(target)
+        if problem:
+            raise Forbidden(f"Label Studio redirected {_shown(url)} to {_shown(target)}, which is refused: {problem}")
         return target
 
     async def _read_limited(self, response: httpx.Response) -> bytes:
@@ -215,14 +238,18 @@ def _host(url: str) -> str:
 
 
 def _shown(url: str) -> str:
-    """``url`` without its host: errors name the file, not the deployment's addresses."""
+    """``url`` without its host, cut short: errors name the file, not the deployment's addresses."""
     parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
+    return (parts.path + (f"?{parts.query}" if parts.query else ""))[:SHOWN_CHARS]
+
+
+def _base_path(base_url: str | None) -> str:
+    return urlsplit(base_url).path.rstrip("/") if base_url else ""
 
 
 def _strip_base(path: str, base_url: str | None) -> str:
     """``path`` without the path prefix of a Label Studio served under a sub-path (``/labelstudio/data/…``)."""
-    prefix = urlsplit(base_url).path.rstrip("/") if base_url else ""
+    prefix = _base_path(base_url)
     return path[len(prefix):] if prefix and path.startswith(prefix + "/") else path
 
 

@@ -12,6 +12,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 MODEL_CLASS = "imagerec"
+# Tasks in one predict call (more: 422). Each is fetched and run in turn, and Label Studio gives the whole call
+# 100 s; a call asking for thousands would hold the model for minutes while every other request waits.
+MAX_PREDICT_TASKS = 100
 
 
 class LabelStudioBody(BaseModel):
@@ -40,7 +43,7 @@ class Task(LabelStudioBody):
 class PredictRequest(LabelStudioBody):
     """``POST /predict``: the tasks to pre-label, one prediction each comes back in the same order."""
 
-    tasks: list[Task]
+    tasks: list[Task] = Field(max_length=MAX_PREDICT_TASKS)
     model_version: str | None = Field(None, description="One of ours (imagerec-model-<id>) picks that model")
     project: str | None = None
     label_config: str | None = None

@@ -1,5 +1,4 @@
 from alembic import context
-from sqlalchemy import pool
 
 from imagerec.db import make_engine
 from imagerec.orm import Base
@@ -17,6 +16,12 @@ def _database_url() -> str:
 def run_migrations_online() -> None:
     engine = make_engine(_database_url())
     with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # A batch rebuild drops the old table; with enforcement on, that drop deletes its rows first and
+            # fires ON DELETE (task logs cascade away, lineage is nulled). SQLite ignores this pragma inside a
+            # transaction, so it goes to the driver before Alembic begins one; the connection is disposed after.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection,
             target_metadata=Base.metadata,
@@ -25,6 +30,8 @@ def run_migrations_online() -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+            if sqlite and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()):
+                raise RuntimeError(f"the migration left rows whose foreign keys point nowhere: {broken}")
     engine.dispose()
 
 

@@ -3,18 +3,26 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, false, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from imagerec.datasets.models import Dataset  # at run time: a child process may import only this module
 from imagerec.db import Base, utcnow
 
 
 class ModelVersion(Base):
-    """Registered weights: what a succeeded training produced. ``weights_path`` is relative to the data dir."""
+    """Registered weights: what a succeeded training produced. ``weights_path`` is relative to the data dir.
+
+    Deleting one leaves a tombstone (``deleted_at`` set, weights removed): the models fine-tuned from it keep
+    ``parent_id`` and can still say what they came from. ``dataset`` and ``parent`` are loaded with the row,
+    tombstones included, because they are its lineage.
+    """
 
     __tablename__ = "model_versions"
-    __table_args__ = (  # at most one default model per task
+    __table_args__ = (
+        # at most one default model per task
         Index("uq_model_versions_default_task", "task", unique=True,
               sqlite_where=text("is_default"), postgresql_where=text("is_default")),
+        {"sqlite_autoincrement": True},  # SQLite would otherwise hand a deleted max id out again
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -32,3 +40,11 @@ class ModelVersion(Base):
     training_task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"), index=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None]
+
+    dataset: Mapped[Dataset | None] = relationship(lazy="selectin")
+    parent: Mapped[ModelVersion | None] = relationship(remote_side=[id], lazy="selectin", join_depth=1)
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None

@@ -1,9 +1,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LineageRecord(BaseModel):
+    """A dataset or model that a model came from, as recorded; ``deleted`` once its files are gone."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    task: str
+    class_names: list[str]
+    deleted: bool
 
 
 class ModelRead(BaseModel):
@@ -22,4 +34,15 @@ class ModelRead(BaseModel):
     dataset_id: int | None
     training_task_id: int | None
     parent_id: int | None
+    dataset: LineageRecord | None = Field(description="What it was trained on; kept after that dataset is deleted.")
+    parent: LineageRecord | None = Field(description="What it was trained from; kept after that model is deleted.")
     created_at: datetime
+
+
+class ModelDeleted(BaseModel):
+    """The answer to a delete: the model is gone from lists and lookups, its record stays as lineage."""
+
+    id: int
+    kind: Literal["model"] = "model"
+    deleted: Literal[True] = True
+    notes: list[str] = Field(description="What the delete touched: defaults, models trained from it.")

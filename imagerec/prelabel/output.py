@@ -18,12 +18,13 @@ from imagerec.annotation.schemas import ImageAnnotations, ModelSummary
 from imagerec.config import Settings
 from imagerec.datasets import repository as datasets_repository
 from imagerec.datasets.models import Dataset
-from imagerec.db import unit_of_work
+from imagerec.db import retry_busy, unit_of_work
 from imagerec.errors import ImagerecError
 from imagerec.prelabel.sources import SourceItem
 from imagerec.prelabel.writer import DatasetWriter
 from imagerec.tasks import repository
 from imagerec.tasks.models import TaskStatus
+from imagerec.tasks.reporter import FINAL_DEADLINE_SECONDS
 from imagerec.vision import VisionTask
 
 COCO_FILE = "annotations.coco.json"
@@ -95,9 +96,14 @@ def register(job, *, settings: Settings, factory: sessionmaker[Session], staging
     end = TaskStatus.cancelled if cancelled else TaskStatus.succeeded
     if sum(writer.images.values()) == 0:
         shutil.rmtree(staging, ignore_errors=True)
-        with unit_of_work(factory) as session:
-            repository.transition(session, task_id=job.task_id, from_=[TaskStatus.running], to=end, report=report)
-            repository.append_log(session, task_id=job.task_id, message=f"{end}: no images written, no dataset")
+
+        def end_without_dataset() -> None:
+            with unit_of_work(factory) as session:
+                repository.transition(session, task_id=job.task_id, from_=[TaskStatus.running], to=end,
+                                      report=report)
+                repository.append_log(session, task_id=job.task_id, message=f"{end}: no images written, no dataset")
+
+        retry_busy(end_without_dataset, what="the job's end state", deadline_seconds=FINAL_DEADLINE_SECONDS)
         return
     class_names = _class_names(job, writer, predictor)
     summary_model = ModelSummary(id=job.request.model_id, name=job.model_name, task=job.task, class_names=class_names)
@@ -106,7 +112,8 @@ def register(job, *, settings: Settings, factory: sessionmaker[Session], staging
     storage_path = f"datasets/{uuid.uuid4().hex}"
     final = settings.data_dir / storage_path
     os.replace(staging, final)
-    try:
+
+    def register_dataset() -> None:
         with unit_of_work(factory) as session:
             wanted = job.request.name or f"prelabel-task{job.task_id}"
             dataset = _dataset_row(job, name=_unique_name(session, wanted), storage_path=storage_path,
@@ -118,6 +125,9 @@ def register(job, *, settings: Settings, factory: sessionmaker[Session], staging
             repository.append_log(session, task_id=job.task_id, message=(
                 f"{end}: {done} of {total} images done, {len(predicted)} labelled by the model "
                 f"({report['instances_predicted']} instances); registered dataset {dataset.id} '{dataset.name}'"))
+
+    try:
+        retry_busy(register_dataset, what="registering the dataset", deadline_seconds=FINAL_DEADLINE_SECONDS)
     except BaseException:
         shutil.rmtree(final, ignore_errors=True)
         raise

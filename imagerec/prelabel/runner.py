@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from imagerec.annotation.schemas import AnnotateParams, ImageAnnotations
 from imagerec.config import Settings
+from imagerec.datasets import repository as datasets_repository
 from imagerec.datasets.models import Dataset
 from imagerec.db import unit_of_work
 from imagerec.prelabel import output, sources
@@ -33,15 +34,15 @@ class Job:
 
 
 def _load(*, task_id: int, settings: Settings, factory: sessionmaker[Session]) -> Job:
-    from imagerec.model_versions.models import ModelVersion
+    from imagerec.model_versions import repository as models_repository
 
     with unit_of_work(factory) as session:
         row = repository.get(session, task_id)
         request = PrelabelRequest.model_validate(row.params)
-        model = session.get(ModelVersion, request.model_id)
+        model = models_repository.get(session, request.model_id)  # a deleted one has no weights
         if model is None:
             raise LookupError(f"model {request.model_id} no longer exists")
-        source = session.get(Dataset, request.dataset_id) if request.dataset_id else None
+        source = datasets_repository.get(session, dataset_id=request.dataset_id) if request.dataset_id else None
         if request.dataset_id and source is None:
             raise LookupError(f"dataset {request.dataset_id} no longer exists")
         params = AnnotateParams.model_validate(request.model_dump(include=set(AnnotateParams.model_fields)))

@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import Field, model_validator
 
 from imagerec.annotation.schemas import AnnotateParams
+from imagerec.fields import Id
 
 
 class PrelabelMode(StrEnum):
@@ -15,9 +16,10 @@ class PrelabelMode(StrEnum):
 
 
 class PrelabelRequest(AnnotateParams):
-    model_id: int | None = Field(None, ge=1, description="Default: the default model of the dataset's task")
-    dataset_id: int | None = Field(None, ge=1, description="A registered dataset to pre-label")
-    path: str | None = Field(None, min_length=1, max_length=4096, description="Or a folder of images under an allowed root")
+    model_id: Id | None = Field(None, description="Default: the default model of the dataset's task")
+    dataset_id: Id | None = Field(None, description="A registered dataset to pre-label")
+    path: str | None = Field(None, min_length=1, max_length=4096,
+                             description="Or a folder of images under an allowed root")
     mode: PrelabelMode = PrelabelMode.fill_missing
     name: str | None = Field(None, min_length=1, max_length=200, description="Name of the dataset it creates")
 

@@ -26,7 +26,9 @@ class TaskStatus(StrEnum):
 
 
 FINISHED = (TaskStatus.succeeded, TaskStatus.failed, TaskStatus.cancelled)
+ENDED = (*FINISHED, TaskStatus.interrupted)  # no process works on it any more
 ACTIVE = (TaskStatus.queued, TaskStatus.running)
+RESUMABLE = (TaskStatus.interrupted, TaskStatus.cancelled, TaskStatus.failed)
 
 
 class TaskKind(StrEnum):
@@ -36,7 +38,10 @@ class TaskKind(StrEnum):
 
 class Task(Base):
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_tasks_status_created", "status", "created_at"),
+        {"sqlite_autoincrement": True},  # SQLite would otherwise hand a deleted max id out again
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -63,9 +68,12 @@ class Task(Base):
     heartbeat_at: Mapped[datetime | None]
 
 
-# The model a task produced, derived rather than stored twice: ModelVersion.training_task_id points back.
+# The model a task produced, derived rather than stored twice: ModelVersion.training_task_id points back. A deleted
+# model (a tombstone) is no longer the task's model; a resumed task that registered again points at the new one.
 Task.model_id = column_property(
-    select(ModelVersion.id).where(ModelVersion.training_task_id == Task.id).limit(1).scalar_subquery()
+    select(ModelVersion.id)
+    .where(ModelVersion.training_task_id == Task.id, ModelVersion.deleted_at.is_(None))
+    .order_by(ModelVersion.id.desc()).limit(1).scalar_subquery()
 )
 
 

@@ -9,7 +9,8 @@ from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from imagerec.db import utcnow
-from imagerec.tasks.models import ACTIVE, Task, TaskLog, TaskMetric, TaskRef, TaskStatus
+from imagerec.tasks.models import ACTIVE, ENDED, Task, TaskLog, TaskMetric, TaskRef, TaskStatus
+from imagerec.text import plain
 
 
 def get(session: Session, task_id: int) -> Task | None:
@@ -36,9 +37,14 @@ def list_tasks(
 
 
 def transition(session: Session, *, task_id: int, from_: Iterable[TaskStatus], to: TaskStatus, **values: Any) -> bool:
-    """Move a task to ``to`` only if it is still in one of ``from_``; True when it moved."""
-    if to in (TaskStatus.succeeded, TaskStatus.failed, TaskStatus.cancelled, TaskStatus.interrupted):
+    """Move a task to ``to`` only if it is still in one of ``from_``; True when it moved.
+
+    A task that ends gets its end time and loses its ETA (nothing is left to wait for)."""
+    if to in ENDED:
         values.setdefault("finished_at", utcnow())
+        values.setdefault("eta_seconds", None)
+    if values.get("error"):
+        values["error"] = plain(values["error"])
     statement = (
         update(Task)
         .where(Task.id == task_id, Task.status.in_(list(from_)))
@@ -57,6 +63,12 @@ def update_running(session: Session, *, task_id: int, **values: Any) -> bool:
         .execution_options(synchronize_session=False)
     )
     return session.execute(statement).rowcount == 1
+
+
+def merge_report(session: Session, *, task_id: int, values: dict) -> bool:
+    """Add ``values`` to a running task's report (read and written in the caller's transaction)."""
+    report = session.scalar(select(Task.report).where(Task.id == task_id))
+    return update_running(session, task_id=task_id, report={**(report or {}), **values})
 
 
 def request_cancel(session: Session, *, task_id: int) -> bool:
@@ -102,7 +114,7 @@ def cancel_requested_ids(session: Session, *, task_ids: Iterable[int]) -> set[in
 
 
 def append_log(session: Session, *, task_id: int, message: str, level: str = "info") -> None:
-    session.add(TaskLog(task_id=task_id, message=message, level=level))
+    session.add(TaskLog(task_id=task_id, message=plain(message), level=level))
 
 
 def logs_after(session: Session, *, task_id: int, after: int, limit: int) -> Sequence[TaskLog]:

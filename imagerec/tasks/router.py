@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from imagerec.deps import ExecutorDep, SessionDep, SettingsDep
+from imagerec.fields import MAX_DB_INT, AfterQuery, IdPath, OffsetQuery
 from imagerec.tasks import repository, service
 from imagerec.tasks.models import TaskStatus
 from imagerec.tasks.schemas import EpochMetrics, TaskLogPage, TaskLogRead, TaskRead
@@ -23,19 +24,19 @@ def make_router(kind: str | None) -> APIRouter:
         status_: Annotated[TaskStatus | None, Query(alias="status")] = None,
         type_: Annotated[str | None, Query(alias="type", max_length=32)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: OffsetQuery = 0,
     ):
         return repository.list_tasks(session, kind=kind, status=status_, type_=type_, limit=limit, offset=offset)
 
     @router.get("/{task_id}", response_model=TaskRead)
-    def get_task(task_id: int, session: SessionDep):
+    def get_task(task_id: IdPath, session: SessionDep):
         return service.get_or_404(session, task_id=task_id, kind=kind)
 
     @router.get("/{task_id}/logs", response_model=TaskLogPage, summary="Log lines after a sequence number")
     def get_logs(
-        task_id: int,
+        task_id: IdPath,
         session: SessionDep,
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: AfterQuery = 0,
         limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     ):
         task = service.get_or_404(session, task_id=task_id, kind=kind)
@@ -50,11 +51,11 @@ def make_router(kind: str | None) -> APIRouter:
         response_class=StreamingResponse,
     )
     def stream_logs(
-        task_id: int,
+        task_id: IdPath,
         request: Request,
         session: SessionDep,
-        after: Annotated[int, Query(ge=0)] = 0,
-        last_event_id: Annotated[int | None, Header(ge=0)] = None,
+        after: AfterQuery = 0,
+        last_event_id: Annotated[int | None, Header(ge=0, le=MAX_DB_INT)] = None,
     ):
         service.get_or_404(session, task_id=task_id, kind=kind)
         start = last_event_id if last_event_id is not None else after
@@ -62,22 +63,22 @@ def make_router(kind: str | None) -> APIRouter:
         return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     @router.get("/{task_id}/metrics", response_model=list[EpochMetrics], summary="One row per epoch")
-    def get_metrics(task_id: int, session: SessionDep):
+    def get_metrics(task_id: IdPath, session: SessionDep):
         service.get_or_404(session, task_id=task_id, kind=kind)
         return repository.metrics(session, task_id=task_id)
 
     @router.post("/{task_id}/cancel", response_model=TaskRead)
-    def cancel_task(task_id: int, session: SessionDep, executor: ExecutorDep):
+    def cancel_task(task_id: IdPath, session: SessionDep, executor: ExecutorDep):
         task = service.get_or_404(session, task_id=task_id, kind=kind)
         return service.cancel(session, executor=executor, task=task)
 
     @router.post("/{task_id}/resume", response_model=TaskRead, status_code=status.HTTP_202_ACCEPTED)
-    def resume_task(task_id: int, session: SessionDep, settings: SettingsDep, executor: ExecutorDep):
+    def resume_task(task_id: IdPath, session: SessionDep, settings: SettingsDep, executor: ExecutorDep):
         task = service.get_or_404(session, task_id=task_id, kind=kind)
         return service.resume(session, settings=settings, executor=executor, task=task)
 
     @router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a task and its artifacts")
-    def delete_task(task_id: int, session: SessionDep, settings: SettingsDep):
+    def delete_task(task_id: IdPath, session: SessionDep, settings: SettingsDep):
         task = service.get_or_404(session, task_id=task_id, kind=kind)
         service.delete(session, settings=settings, task=task)
 

@@ -12,7 +12,7 @@ from imagerec.db import on_commit
 from imagerec.errors import Conflict, NotFound
 from imagerec.executor.base import Executor
 from imagerec.tasks import repository
-from imagerec.tasks.models import Task, TaskStatus
+from imagerec.tasks.models import RESUMABLE, Task, TaskStatus
 
 # A task kind that can resume keeps its resumable checkpoint here, inside its run dir.
 RESUME_CHECKPOINT = "resume.pt"
@@ -49,14 +49,15 @@ def resume_checkpoint(settings: Settings, task: Task) -> Path | None:
 
 
 def resume(session: Session, *, settings: Settings, executor: Executor, task: Task) -> Task:
-    if task.status not in (TaskStatus.interrupted, TaskStatus.cancelled):
-        raise Conflict(f"only interrupted or cancelled tasks can be resumed; task {task.id} is {task.status}")
-    if resume_checkpoint(settings, task) is None:
-        raise Conflict(f"task {task.id} has no checkpoint to resume from (it never finished an epoch)")
+    """Queue an interrupted, cancelled or failed task again. It continues from its checkpoint when it has one
+    (a checkpoint that already holds every epoch is validated and registered); without one it starts over."""
+    if task.status not in RESUMABLE:
+        raise Conflict(f"only interrupted, cancelled or failed tasks can be resumed; task {task.id} is {task.status}")
+    checkpoint = resume_checkpoint(settings, task)
     moved = repository.transition(
         session,
         task_id=task.id,
-        from_=[TaskStatus.interrupted, TaskStatus.cancelled],
+        from_=list(RESUMABLE),
         to=TaskStatus.queued,
         finished_at=None,
         resume_requested=True,
@@ -65,7 +66,8 @@ def resume(session: Session, *, settings: Settings, executor: Executor, task: Ta
     )
     if not moved:
         raise Conflict(f"task {task.id} changed state meanwhile; try again")
-    repository.append_log(session, task_id=task.id, message="resume requested; queued")
+    how = "continues from its checkpoint" if checkpoint else "has no checkpoint yet, so it starts from the beginning"
+    repository.append_log(session, task_id=task.id, message=f"resume requested; queued (the task {how})")
     on_commit(session, lambda: executor.submit(task.id))
     return repository.get(session, task.id)
 

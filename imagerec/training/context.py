@@ -9,8 +9,10 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from imagerec.config import Settings
+from imagerec.datasets import repository as datasets_repository
 from imagerec.datasets.models import Dataset
-from imagerec.db import unit_of_work
+from imagerec.db import retry_busy, unit_of_work
+from imagerec.model_versions import repository as models_repository
 from imagerec.model_versions.models import ModelVersion
 from imagerec.tasks import repository
 from imagerec.tasks.service import resume_checkpoint
@@ -79,14 +81,18 @@ def model_info(settings: Settings, row: ModelVersion) -> ModelInfo:
 
 
 def load_context(*, task_id: int, settings: Settings, session_factory: sessionmaker[Session]) -> RunContext:
+    return retry_busy(lambda: _load_context(task_id, settings, session_factory), what="loading the task")
+
+
+def _load_context(task_id: int, settings: Settings, session_factory: sessionmaker[Session]) -> RunContext:
     with unit_of_work(session_factory) as session:
         task = repository.get(session, task_id)
         params = dict(task.params)
-        dataset = session.get(Dataset, params["dataset_id"])
+        dataset = datasets_repository.get(session, dataset_id=params["dataset_id"])  # a deleted one has no files
         if dataset is None:
             raise LookupError(f"dataset {params['dataset_id']} no longer exists")
         base_id = params.get("base_model_id")
-        base = session.get(ModelVersion, base_id) if base_id else None
+        base = models_repository.get(session, base_id) if base_id else None
         if base_id and base is None:
             raise LookupError(f"base model {base_id} no longer exists")
         return RunContext(
@@ -108,12 +114,12 @@ def _referenced(session: Session, settings: Settings, *, task_id: int) -> dict[s
     models: dict[str, list[ModelInfo]] = {}
     for ref in repository.refs(session, task_id=task_id):
         if ref.ref_kind == "dataset" and ref.role != "dataset":
-            row = session.get(Dataset, ref.ref_id)
+            row = datasets_repository.get(session, dataset_id=ref.ref_id)
             if row is None:
                 raise LookupError(f"{ref.role} dataset {ref.ref_id} no longer exists")
             datasets.setdefault(ref.role, []).append(_dataset_info(settings, row))
         elif ref.ref_kind == "model" and ref.role != "base_model":
-            row = session.get(ModelVersion, ref.ref_id)
+            row = models_repository.get(session, ref.ref_id)
             if row is None:
                 raise LookupError(f"{ref.role} model {ref.ref_id} no longer exists")
             models.setdefault(ref.role, []).append(model_info(settings, row))

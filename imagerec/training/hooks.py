@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from imagerec.tasks.reporter import TaskReporter
 from imagerec.tasks.service import RESUME_CHECKPOINT
 from imagerec.training.metrics import normalize, summary_line
-from imagerec.tasks.reporter import TaskReporter
 
 EVENTS = (
     "on_pretrain_routine_end",
@@ -27,10 +27,16 @@ EVENTS = (
 )
 
 
+class TrainingCancelled(Exception):
+    """A cancel seen during set-up: the run ends before its first batch (the runner records it)."""
+
+
 class TrainingHooks:
     def __init__(self, *, reporter: TaskReporter, run_dir: Path,
-                 epoch_values: Callable[[Any], dict[str, float]] | None = None) -> None:
+                 epoch_values: Callable[[Any], dict[str, float]] | None = None,
+                 requested_optimizer: tuple[str, float] | None = None) -> None:
         self.reporter = reporter
+        self.requested_optimizer = requested_optimizer  # (name, lr0) as the request gave them
         self.run_dir = run_dir
         self.epoch_values = epoch_values  # the mode's own per-epoch values (e.g. the freeze stage)
         self.cancelled = False
@@ -40,6 +46,7 @@ class TrainingHooks:
         self._epoch_started = 0.0
         self._batches_done = 0
         self._checkpoint_note: str | None = None
+        self.optimizer_used: dict | None = None  # what the run really optimises with (``optimizer: auto`` picks)
 
     def register(self, yolo) -> None:
         for event in EVENTS:
@@ -49,19 +56,27 @@ class TrainingHooks:
     def _apply_cancel(self, trainer) -> None:
         if self.reporter.cancel_requested():
             if not self.cancelled:
-                self.reporter.log("cancel seen: finishing this batch, then saving a checkpoint")
+                batches = len(trainer.train_loader)
+                self.reporter.log(
+                    f"cancel seen in epoch {trainer.epoch + 1}/{trainer.epochs} after {self._batches_done} of "
+                    f"{batches} batches: finishing this batch, then saving a checkpoint that holds epoch "
+                    f"{trainer.epoch + 1} as trained so far (a resume continues at epoch {trainer.epoch + 2})"
+                )
             self.cancelled = True
             trainer.stop = True
 
     def on_pretrain_routine_end(self, trainer) -> None:
-        # _setup_train resets trainer.stop just before this event, so a cancel seen earlier is applied again.
-        self._apply_cancel(trainer)
+        # A cancel seen before the first batch ends the run here: nothing is trained, validated or saved.
+        if self.reporter.cancel_requested():
+            raise TrainingCancelled()
         nb = len(trainer.train_loader)
+        self.optimizer_used = _optimizer_used(trainer, self.requested_optimizer)
         self.reporter.log(
             f"setup done: {trainer.args.task} model on {trainer.device}, {len(trainer.train_loader.dataset)} train "
             f"images in {nb} batches of {trainer.batch_size}, imgsz {trainer.args.imgsz}, "
-            f"optimizer {type(trainer.optimizer).__name__}"
+            f"{_describe_optimizer(self.optimizer_used)}"
         )
+        self.reporter.merge_report({"optimizer": self.optimizer_used})
 
     # -- progress ---------------------------------------------------------------------------------------------
     def on_train_start(self, trainer) -> None:
@@ -116,6 +131,9 @@ class TrainingHooks:
             lines.append(self._checkpoint_note)
             self._checkpoint_note = None
         self.reporter.epoch_metrics(epoch=epoch, values=values, lines=lines)
+        if self.cancelled:  # the epoch was cut short: progress is the batches it really trained
+            self._report_progress(trainer, force=True)
+            return
         self._batches_done = len(trainer.train_loader)
         self.reporter.progress(
             epoch=epoch, total_epochs=trainer.epochs, fraction=epoch / max(trainer.epochs, 1),
@@ -136,3 +154,25 @@ class TrainingHooks:
     def on_train_end(self, trainer) -> None:
         elapsed = time.monotonic() - self._started
         self.reporter.log(f"training loop ended after {elapsed:.1f} s; best weights: {Path(trainer.best).name}")
+
+
+def _optimizer_used(trainer, requested: tuple[str, float] | None) -> dict:
+    """The optimizer class and learning rate the run uses; with ``optimizer: auto`` Ultralytics chose both (and
+    rewrites its own args, so the request's values are passed in)."""
+    group = trainer.optimizer.param_groups[0]
+    name, lr0 = requested or (str(trainer.args.optimizer), float(trainer.args.lr0))
+    return {
+        "requested": name,
+        "name": type(trainer.optimizer).__name__,
+        "lr0": float(group.get("initial_lr", group["lr"])),
+        "lr0_requested": float(lr0),
+        "lr0_used_as_given": name.lower() != "auto",
+    }
+
+
+def _describe_optimizer(used: dict) -> str:
+    text = f"optimizer {used['name']} with lr0 {used['lr0']:.6g}"
+    if used["lr0_used_as_given"]:
+        return text
+    return (f"{text} (chosen by optimizer 'auto', which ignores the requested lr0 {used['lr0_requested']:.6g}; "
+            "name an optimizer to have lr0 used as given)")

@@ -9,16 +9,17 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from imagerec.config import Settings
-from imagerec.db import unit_of_work
 from imagerec.model_versions import service as models_service
 from imagerec.model_versions.models import ModelVersion
 from imagerec.tasks import repository
 from imagerec.tasks.models import TaskStatus
+from imagerec.tasks.reporter import TaskReporter, WarningForwarder
 from imagerec.training import ultralytics_env
+from imagerec.training.checkpoint import CompletedRun, read_facts
 from imagerec.training.context import RunContext, load_context
 from imagerec.training.devices import resolve_device
-from imagerec.training.hooks import TrainingHooks
-from imagerec.tasks.reporter import TaskReporter, WarningForwarder
+from imagerec.training.hooks import TrainingCancelled, TrainingHooks
+from imagerec.training.metrics import normalize
 from imagerec.training.schemas import TrainingMode
 from imagerec.training.strategies import STRATEGIES, TrainPlan
 
@@ -62,10 +63,22 @@ def _fit(ctx: RunContext, plan: TrainPlan, hooks: TrainingHooks):
     return yolo.trainer
 
 
-def _register(session: Session, *, ctx: RunContext, plan: TrainPlan, trainer, metrics: dict) -> ModelVersion:
-    best = Path(trainer.best) if Path(trainer.best).exists() else Path(trainer.last)
-    weights_path = models_service.store_weights(settings=ctx.settings, source=best)
-    model = ModelVersion(
+def _train_or_complete(ctx: RunContext, plan: TrainPlan, hooks: TrainingHooks, reporter: TaskReporter):
+    """Train; or, when the checkpoint already holds every epoch, validate and hand back the completed run."""
+    if ctx.resume_from is None:
+        return _fit(ctx, plan, hooks)
+    facts = read_facts(ctx.resume_from)
+    reporter.log(facts.describe())
+    if not facts.complete:
+        return _fit(ctx, plan, hooks)
+    run = CompletedRun.validate(checkpoint_path=ctx.resume_from, train_dir=ctx.run_dir / "train", data=plan.data,
+                                run_dir=ctx.run_dir)
+    hooks.final_metrics = normalize(run.metrics)
+    return run
+
+
+def _model_row(ctx: RunContext, plan: TrainPlan, trainer, *, weights_path: str, metrics: dict) -> ModelVersion:
+    return ModelVersion(
         name=ctx.name or f"{plan.architecture}-{ctx.task}-task{ctx.task_id}",
         task=ctx.task,
         architecture=plan.architecture,
@@ -79,28 +92,54 @@ def _register(session: Session, *, ctx: RunContext, plan: TrainPlan, trainer, me
         training_task_id=ctx.task_id,
         parent_id=plan.parent_model_id,
     )
-    return models_service.register(session, model=model)
 
 
-def _finish(ctx: RunContext, *, factory, plan: TrainPlan, hooks: TrainingHooks, trainer, elapsed: float) -> None:
-    """The end state, the registered model and the last log line commit together (or not at all)."""
+def _report(ctx: RunContext, trainer, hooks: TrainingHooks) -> dict | None:
     report = STRATEGIES[TrainingMode(ctx.mode)].report(ctx, trainer, cancelled=hooks.cancelled)
+    if hooks.optimizer_used is None:
+        return report
+    return {**(report or {}), "optimizer": hooks.optimizer_used}
+
+
+def _finish_cancelled(reporter: TaskReporter, *, report: dict | None, message: str) -> None:
+    def write(session: Session) -> None:
+        if repository.transition(session, task_id=reporter.task_id, from_=[TaskStatus.running],
+                                 to=TaskStatus.cancelled, report=report):
+            repository.append_log(session, task_id=reporter.task_id, message=message)
+
+    reporter.finish(write)
+
+
+def _finish(ctx: RunContext, *, reporter: TaskReporter, plan: TrainPlan, hooks: TrainingHooks, trainer,
+            elapsed: float) -> None:
+    """The end state, the registered model and the last log line commit together (or not at all). The weights
+    are copied into the registry once; the transaction is retried until the database takes it."""
+    report = _report(ctx, trainer, hooks)
+    if hooks.cancelled:
+        _finish_cancelled(reporter, report=report,
+                          message=f"cancelled after {elapsed:.1f} s; checkpoints kept, resume to continue")
+        return
     metrics = hooks.final_metrics or {}
-    with unit_of_work(factory) as session:
-        if hooks.cancelled:
-            repository.transition(session, task_id=ctx.task_id, from_=[TaskStatus.running],
-                                  to=TaskStatus.cancelled, report=report, eta_seconds=None)
-            repository.append_log(session, task_id=ctx.task_id,
-                                  message=f"cancelled after {elapsed:.1f} s; checkpoints kept, resume to continue")
-            return
-        model = _register(session, ctx=ctx, plan=plan, trainer=trainer, metrics=metrics)
+    best = Path(trainer.best) if Path(trainer.best).exists() else Path(trainer.last)
+    weights_path = models_service.store_weights(settings=ctx.settings, source=best)
+
+    def write(session: Session) -> int:
+        model = models_service.register(
+            session, model=_model_row(ctx, plan, trainer, weights_path=weights_path, metrics=metrics))
         moved = repository.transition(session, task_id=ctx.task_id, from_=[TaskStatus.running],
                                       to=TaskStatus.succeeded, report=report, latest_metrics=metrics or None,
-                                      progress=1.0, eta_seconds=0.0)
+                                      progress=1.0)
         if not moved:
             raise RuntimeError("the task left 'running' before it could be completed")
         repository.append_log(session, task_id=ctx.task_id,
                               message=f"succeeded in {elapsed:.1f} s; registered model {model.id}")
+        return model.id
+
+    try:
+        reporter.finish(write, what="registering the model")
+    except BaseException:
+        models_service.discard_weights(settings=ctx.settings, weights_path=weights_path)
+        raise
 
 
 def _forward_training_log(reporter: TaskReporter) -> None:
@@ -119,9 +158,14 @@ def run(*, task_id: int, settings: Settings, session_factory: sessionmaker[Sessi
     ultralytics_env.configure(settings)
     logging.getLogger("ultralytics").addHandler(WarningForwarder(reporter))
     _forward_training_log(reporter)
-    strategy = STRATEGIES[TrainingMode(ctx.mode)]
-    plan = strategy.plan(ctx)
-    hooks = TrainingHooks(reporter=reporter, run_dir=ctx.run_dir, epoch_values=plan.epoch_values)
-    trainer = _fit(ctx, plan, hooks)
-    _finish(ctx, factory=session_factory, plan=plan, hooks=hooks, trainer=trainer,
-            elapsed=time.monotonic() - started)
+    plan = STRATEGIES[TrainingMode(ctx.mode)].plan(ctx)
+    hooks = TrainingHooks(reporter=reporter, run_dir=ctx.run_dir, epoch_values=plan.epoch_values,
+                          requested_optimizer=(ctx.params["optimizer"], ctx.params["lr0"]))
+    try:
+        trainer = _train_or_complete(ctx, plan, hooks, reporter)
+    except TrainingCancelled:
+        _finish_cancelled(reporter, report=None, message=(
+            f"cancelled during set-up, after {time.monotonic() - started:.1f} s: nothing more was trained"
+            + ("; the checkpoint is kept, resume to continue" if ctx.resume_from else "")))
+        return
+    _finish(ctx, reporter=reporter, plan=plan, hooks=hooks, trainer=trainer, elapsed=time.monotonic() - started)

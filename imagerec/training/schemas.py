@@ -5,7 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import Field, StrictInt, model_validator
+
+from imagerec.fields import Flag, Id, Number, RequestModel
 
 
 class TrainingMode(StrEnum):
@@ -19,24 +21,24 @@ Optimizer = Literal["auto", "SGD", "Adam", "AdamW", "NAdam", "RAdam", "RMSProp"]
 Architecture = Literal["yolov8n", "yolov8s", "yolov8m", "yolov8l", "yolov8x"]
 
 
-class TrainingFields(BaseModel):
+class TrainingFields(RequestModel):
     """The fields every training mode takes: the dataset and the usual Ultralytics hyper-parameters."""
 
-    model_config = ConfigDict(extra="forbid")
 
-    dataset_id: int = Field(ge=1, description="A registered dataset")
-    epochs: int = Field(50, ge=1, le=10_000)
-    imgsz: int = Field(640, ge=32, le=4096, multiple_of=32)
-    batch: int = Field(16, ge=1, le=1024)
-    device: str = Field("auto", pattern=r"^(auto|cpu|\d{1,2}(,\d{1,2}){0,15})$", description='"cpu", "0", "0,1" or "auto"')
+    dataset_id: Id = Field(description="A registered dataset")
+    epochs: StrictInt = Field(50, ge=1, le=10_000)
+    imgsz: StrictInt = Field(640, ge=32, le=4096, multiple_of=32)
+    batch: StrictInt = Field(16, ge=1, le=1024)
+    device: str = Field("auto", pattern=r"^(auto|cpu|\d{1,2}(,\d{1,2}){0,15})$",
+                        description='"cpu", "0", "0,1" or "auto"')
     optimizer: Optimizer = Field(
         "auto", description="'auto' lets Ultralytics pick the optimizer and, for short runs, its learning rate "
         "(lr0 is then ignored, as the task log warns); name one to have lr0 used as given"
     )
-    lr0: float = Field(0.01, gt=0, le=1.0)
-    patience: int = Field(100, ge=0, le=10_000, description="Epochs without improvement before stopping early")
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    workers: int | None = Field(None, ge=0, le=32, description="Dataloader workers; default from settings")
+    lr0: Number = Field(0.01, gt=0, le=1.0)
+    patience: StrictInt = Field(100, ge=0, le=10_000, description="Epochs without improvement before stopping early")
+    seed: StrictInt = Field(0, ge=0, le=2**31 - 1)
+    workers: StrictInt | None = Field(None, ge=0, le=32, description="Dataloader workers; default from settings")
     name: str | None = Field(None, min_length=1, max_length=200)
 
 
@@ -52,7 +54,7 @@ class TrainingRequest(TrainingFields):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.pt$",
         description="A file name in the server's pretrained-models folder, e.g. yolov8n.pt",
     )
-    base_model_id: int | None = Field(None, ge=1, description="Fine-tune a registered model")
+    base_model_id: Id | None = Field(None, description="Fine-tune a registered model")
 
     @model_validator(mode="after")
     def _one_starting_point(self) -> TrainingRequest:
@@ -76,16 +78,15 @@ class FreezePreset(StrEnum):
     gradual = "gradual"  # backbone frozen, then its later blocks released, then everything at 0.1 × lr
 
 
-class FreezeStage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FreezeStage(RequestModel):
 
-    epochs: int = Field(ge=1, le=10_000, description="Epochs this stage lasts")
+    epochs: StrictInt = Field(ge=1, le=10_000, description="Epochs this stage lasts")
     freeze: FreezeGroup | LayerIndex | list[LayerIndex] = Field(
         description='"backbone", "backbone+neck", "all-but-head", "none", N (the first N layers) or a list of '
         "layer indices, numbered as in the model's YAML (backbone first, then head)"
     )
-    lr_scale: float = Field(1.0, gt=0, le=100, description="Multiplies the learning rate while this stage runs")
-    freeze_bn_stats: bool = Field(True, description="Hold the running statistics of frozen BatchNorm layers")
+    lr_scale: Number = Field(1.0, gt=0, le=100, description="Multiplies the learning rate while this stage runs")
+    freeze_bn_stats: Flag = Field(True, description="Hold the running statistics of frozen BatchNorm layers")
 
 
 class FreezeStrategyRequest(TrainingRequest):
@@ -121,29 +122,25 @@ class FreezeStrategyRequest(TrainingRequest):
 # term off (it then logs 0 and costs nothing).
 
 
-class ResponseLoss(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ResponseLoss(RequestModel):
 
-    weight: float = Field(1.0, ge=0, le=100)
-    temperature: float = Field(1.0, gt=0, le=20, description="Softening of both outputs; the term is scaled by T²")
+    weight: Number = Field(1.0, ge=0, le=100)
+    temperature: Number = Field(1.0, gt=0, le=20, description="Softening of both outputs; the term is scaled by T²")
 
 
-class FeatureLoss(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FeatureLoss(RequestModel):
 
-    weight: float = Field(1.0, ge=0, le=100)
+    weight: Number = Field(1.0, ge=0, le=100)
     method: Literal["cwd", "mse"] = Field("cwd", description="Channel-wise distillation, or plain MSE")
-    temperature: float = Field(1.0, gt=0, le=20, description="CWD's spatial-softmax temperature (unused by mse)")
+    temperature: Number = Field(1.0, gt=0, le=20, description="CWD's spatial-softmax temperature (unused by mse)")
 
 
-class ConsistencyLoss(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ConsistencyLoss(RequestModel):
 
-    weight: float = Field(0.0, ge=0, le=100, description="Flip consistency; costs one more student pass per batch")
+    weight: Number = Field(0.0, ge=0, le=100, description="Flip consistency; costs one more student pass per batch")
 
 
-class DistillationLosses(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DistillationLosses(RequestModel):
 
     cls: ResponseLoss = Field(ResponseLoss(), description="Class scores follow the teacher's softened scores")
     box: ResponseLoss = Field(ResponseLoss(), description="Box (DFL) distributions follow the teacher's, "
@@ -158,47 +155,52 @@ class DistillationRequest(TrainingRequest):
     """Train a student (its starting point as for regular training) to follow a registered teacher model of the
     same task and classes; the teacher may be larger. The student's own loss on the labels stays in full."""
 
-    teacher_model_id: int = Field(ge=1, description="A registered model: the frozen teacher")
+    teacher_model_id: Id = Field( description="A registered model: the frozen teacher")
     losses: DistillationLosses = DistillationLosses()
+
+    @model_validator(mode="after")
+    def _a_term_is_on(self) -> DistillationRequest:
+        if all(getattr(self.losses, term).weight == 0 for term in DistillationLosses.model_fields):
+            raise ValueError("at least one distillation term must have weight > 0 (cls, box, feature or "
+                             "consistency); with every weight 0 this is regular training (/api/training/regular)")
+        return self
 
 
 # -- incremental ------------------------------------------------------------------------------------------------
 
 
-class ReplaySettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReplaySettings(RequestModel):
 
-    enabled: bool = True
-    source_dataset_ids: list[Annotated[int, Field(ge=1)]] | None = Field(
+    enabled: Flag = True
+    source_dataset_ids: list[Id] | None = Field(
         None, max_length=100,
         description="Datasets to replay old images from; default: the datasets in the base model's lineage",
     )
-    max_images: int | None = Field(None, ge=1, le=1_000_000, description="Replay set size (wins over ratio)")
-    ratio: float | None = Field(
+    max_images: StrictInt | None = Field(None, ge=1, le=1_000_000, description="Replay set size (wins over ratio)")
+    ratio: Number | None = Field(
         None, gt=0, le=100, description="Replay set size relative to the new dataset's train images; "
         "default 1.0 when neither this nor max_images is given"
     )
-    min_per_class: int = Field(5, ge=0, le=100_000, description="Old images guaranteed per old class, if available")
+    min_per_class: StrictInt = Field(5, ge=0, le=100_000,
+                                     description="Old images guaranteed per old class, if available")
     strategy: Literal["class_balanced", "random"] = "class_balanced"
 
 
-class PseudoLabelSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PseudoLabelSettings(RequestModel):
 
-    enabled: bool = True
-    conf: float = Field(0.5, gt=0, le=1, description="The base model's confidence needed for a pseudo-label")
-    iou: float = Field(0.5, gt=0, le=1, description="Overlap with a human label (IoU) that makes it a duplicate")
+    enabled: Flag = True
+    conf: Number = Field(0.5, gt=0, le=1, description="The base model's confidence needed for a pseudo-label")
+    iou: Number = Field(0.5, gt=0, le=1, description="Overlap with a human label (IoU) that makes it a duplicate")
 
 
-class OldClassDistillation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class OldClassDistillation(RequestModel):
 
-    enabled: bool = True
-    weight: float = Field(
+    enabled: Flag = True
+    weight: Number = Field(
         0.25, ge=0, le=100, description="Weight of the class-score and box-distribution terms (0.25: retention "
         "and new-class accuracy both ≥ 0.9 of their references on the benchmark; 1.0 slowed the new classes)"
     )
-    temperature: float = Field(1.0, gt=0, le=20)
+    temperature: Number = Field(1.0, gt=0, le=20)
 
 
 class IncrementalRequest(TrainingFields):
@@ -210,10 +212,11 @@ class IncrementalRequest(TrainingFields):
     frozen base model's responses on the old classes as a distillation target.
     """
 
-    base_model_id: int = Field(ge=1, description="The registered model to extend")
+    base_model_id: Id = Field(description="The registered model to extend")
     optimizer: Optimizer = Field("AdamW", description="Named, so that the lower lr0 is used as given")
-    lr0: float = Field(0.002, gt=0, le=1.0, description="Lower than a fresh training: the model is already trained")
-    freeze: int | None = Field(None, ge=0, le=100, description="Freeze the first N layers (e.g. 10: the backbone)")
+    lr0: Number = Field(0.002, gt=0, le=1.0, description="Lower than a fresh training: the model is already trained")
+    freeze: StrictInt | None = Field(None, ge=0, le=100,
+                                     description="Freeze the first N layers (e.g. 10: the backbone)")
     replay: ReplaySettings = ReplaySettings()
     pseudo_labels: PseudoLabelSettings = PseudoLabelSettings()
     distill_old: OldClassDistillation = OldClassDistillation()

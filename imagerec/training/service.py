@@ -24,9 +24,9 @@ def _check_starting_point(session: Session, *, settings: Settings, request: Trai
         path = settings.pretrained_dir / pretrained_weights
         if not path.is_file():
             raise Unprocessable(
-                f"pretrained weights '{pretrained_weights}' are not on this server: put the file at "
-                f"{path} (the folder is set by IMAGEREC_MODELS_DIR), or start from an architecture such as "
-                f"'yolov8n' (random init)"
+                f"pretrained weights '{pretrained_weights}' are not on this server: put the file "
+                f"'{pretrained_weights}' in the server's pretrained-models folder (IMAGEREC_MODELS_DIR, by default "
+                f"'pretrained' in the data dir), or start from an architecture such as 'yolov8n' (random init)"
             )
     if base_model_id is not None:
         base = models_repository.get(session, base_model_id)

@@ -26,6 +26,7 @@ from imagerec.annotation.schemas import (
     OutputFormat,
 )
 from tests.annotation.drawn import Predictors, classify_images, mask_iou, raster, training_images
+from tests.trained_models import register_trained_model
 
 pytestmark = pytest.mark.training
 TASKS = ["detect", "segment", "pose", "classify"]
@@ -130,7 +131,8 @@ def test_coco_classification_labels_are_annotations_without_boxes(predicted, tmp
     coco = load_coco(tmp_path, coco_document(model, images))
     for image_id, image in enumerate(images, start=1):
         annotations = coco.loadAnns(coco.getAnnIds(imgIds=[image_id]))
-        assert [(a["category_id"], a["score"]) for a in annotations] == [(l.class_id, l.score) for l in image.labels]
+        expected = [(label.class_id, label.score) for label in image.labels]
+        assert [(a["category_id"], a["score"]) for a in annotations] == expected
         assert all("bbox" not in a for a in annotations)
 
 
@@ -256,6 +258,26 @@ def test_labelstudio_render_gives_importable_tasks(predicted):
         assert result["score"] == pytest.approx(np.mean(scores) if scores else 0.0)
 
 
+def test_labelstudio_format_gives_each_region_type_its_own_from_name(client, trained_models):
+    """A Label Studio control tag holds one region type: ``format=labelstudio`` of a segmentation model must not
+    put its boxes and its polygons under one ``from_name``, or Label Studio cannot import the predictions."""
+    trained = trained_models("segment")
+    model_id = register_trained_model(client.app, trained)
+    files = [("files", (path.name, path.read_bytes(), "image/png")) for path in training_images(trained.dataset_dir, 3)]
+
+    response = client.post("/api/auto_annotate", files=files, data={"model_id": model_id, "format": "labelstudio"})
+
+    assert response.status_code == 200, response.text
+    regions = [region for task in response.json()["tasks"] for prediction in task["predictions"]
+               for region in prediction["result"]]
+    types_by_name: dict[str, set[str]] = {}
+    for region in regions:
+        types_by_name.setdefault(region["from_name"], set()).add(region["type"])
+    assert {"rectanglelabels", "polygonlabels"} <= {region["type"] for region in regions}
+    assert all(len(types) == 1 for types in types_by_name.values()), types_by_name
+    assert types_by_name == {"label": {"rectanglelabels"}, "polygon": {"polygonlabels"}}  # the documented names
+
+
 def test_labelstudio_polygons_one_region_per_part(predicted):
     _, images = predicted["segment"]
     targets = RegionTargets(rectangle=None, polygon=("outline", "img"), keypoint=None, choices=None)
@@ -263,7 +285,7 @@ def test_labelstudio_polygons_one_region_per_part(predicted):
         regions = prediction(image, model_version="v1", targets=targets)["result"]
         parts = [(instance, polygon) for instance in image.instances for polygon in instance.polygons]
         assert len(regions) == len(parts)
-        for region, (instance, polygon) in zip(regions, parts):
+        for region, (_instance, polygon) in zip(regions, parts):
             assert (region["type"], region["from_name"], region["to_name"]) == ("polygonlabels", "outline", "img")
             assert region["value"]["closed"] is True
             expected = [c for x, y in polygon for c in (x / image.width * 100, y / image.height * 100)]

@@ -57,14 +57,14 @@ def assert_found_most(samples, *, at_least: float) -> list:
 def test_detect_boxes_land_on_the_drawn_shapes(predictors):
     samples = annotated(predictors, "detect")
     assert_found_most(samples, at_least=0.75)
-    for _, _, annotations in samples:
-        scores = [i.score for i in annotations.instances]
+    for _, _, found in samples:
+        scores = [i.score for i in found.instances]
         assert scores == sorted(scores, reverse=True)
-        for instance in annotations.instances:
+        for instance in found.instances:
             box = instance.box
-            assert 0 <= box.x1 <= box.x2 <= annotations.width and 0 <= box.y1 <= box.y2 <= annotations.height
-            assert box.cx == pytest.approx((box.x1 + box.x2) / 2 / annotations.width)
-            assert box.w == pytest.approx((box.x2 - box.x1) / annotations.width)
+            assert 0 <= box.x1 <= box.x2 <= found.width and 0 <= box.y1 <= box.y2 <= found.height
+            assert box.cx == pytest.approx((box.x1 + box.x2) / 2 / found.width)
+            assert box.w == pytest.approx((box.x2 - box.x1) / found.width)
             assert instance.class_name == NAMES[instance.class_id]
             assert instance.polygons is None and instance.keypoints is None
 
@@ -100,9 +100,9 @@ def test_classify_top1_is_the_drawn_shape(predictors):
     results = [(predictors.annotate("classify", path, AnnotateParams(top_k=2)), kind) for path, kind in images]
     right = sum(annotations.labels[0].class_name == kind for annotations, kind in results)
     assert right >= 0.8 * len(results), [(a.labels[0].class_name, kind) for a, kind in results]
-    for annotations, _ in results:
-        assert len(annotations.labels) == 2 and not annotations.instances
-        assert annotations.labels[0].score >= annotations.labels[1].score
+    for found, _ in results:
+        assert len(found.labels) == 2 and not found.instances
+        assert found.labels[0].score >= found.labels[1].score
 
 
 # --- parameters, on real predictions --------------------------------------------------------------------------

@@ -199,6 +199,48 @@ def test_pose_with_bad_flip_idx_is_422(client: TestClient, tmp_path: Path):
     assert "flip_idx" in detail(response)
 
 
+def write_data_yaml(text: str):
+    def mutate(folder: Path) -> None:
+        (folder / "data.yaml").write_text(text)
+
+    return mutate
+
+
+def test_nc_that_disagrees_with_names_is_422_naming_data_yaml(
+    client: TestClient, settings: Settings, tmp_path: Path
+):
+    mutate = write_data_yaml("names: [square, circle]\nnc: 3\n")
+
+    response = upload(client, dataset_zip(tmp_path, "detect", mutate=mutate))
+
+    assert response.status_code == 422
+    message = "'nc' is 3 but 'names' lists 2 classes"
+    assert detail(response) == f"data.yaml: {message}"
+    assert error_entries(response) == [{"file": "data.yaml", "line": None, "message": message}]
+    assert_nothing_registered(client, settings)
+
+
+@pytest.mark.parametrize("nc", ["-1", "'3'", "2.5", "true", "[3]"])
+def test_nc_that_is_not_a_non_negative_integer_is_422(client: TestClient, settings: Settings, tmp_path: Path,
+                                                      nc: str):
+    response = upload(client, dataset_zip(tmp_path, "detect", mutate=write_data_yaml(
+        f"names: [square, circle, triangle]\nnc: {nc}\n")))
+
+    assert response.status_code == 422
+    [problem] = error_entries(response)
+    assert problem["file"] == "data.yaml" and "'nc' must be a non-negative integer" in problem["message"]
+    assert_nothing_registered(client, settings)
+
+
+def test_nc_that_agrees_with_names_is_accepted(client: TestClient, tmp_path: Path):
+    mutate = write_data_yaml("names: [square, circle, triangle]\nnc: 3\n")
+
+    response = upload(client, dataset_zip(tmp_path, "detect", mutate=mutate))
+
+    assert response.status_code == 201, response.text
+    assert response.json()["class_names"] == ["square", "circle", "triangle"]
+
+
 def test_detect_without_data_yaml_is_422(client: TestClient, settings: Settings, tmp_path: Path):
     response = upload(client, dataset_zip(tmp_path, "detect", mutate=lambda folder: (folder / "data.yaml").unlink()))
 

@@ -94,13 +94,32 @@ def test_get_missing_dataset_is_404(client: TestClient):
     assert "999" in response.json()["detail"]
 
 
-def test_delete_removes_row_and_files(client: TestClient, settings: Settings, tmp_path: Path):
+def test_delete_removes_files_and_hides_the_dataset(client: TestClient, settings: Settings, tmp_path: Path):
     dataset = upload(client, dataset_zip(tmp_path, "segment"), task="segment").json()
 
-    assert client.delete(f"/api/datasets/{dataset['id']}").status_code == 204
-    assert client.get(f"/api/datasets/{dataset['id']}").status_code == 404
+    response = client.delete(f"/api/datasets/{dataset['id']}")
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"id": dataset["id"], "kind": "dataset", "deleted": True, "notes": []}
+    gone = client.get(f"/api/datasets/{dataset['id']}")
+    assert gone.status_code == 404 and f"dataset {dataset['id']} not found: it was deleted" in gone.json()["detail"]
+    assert client.get("/api/datasets").json() == []
     assert stored_folders(settings) == []
     assert client.delete(f"/api/datasets/{dataset['id']}").status_code == 404
+
+
+def test_a_deleted_datasets_name_can_be_registered_again(client: TestClient, settings: Settings, tmp_path: Path):
+    archive = dataset_zip(tmp_path, "detect")
+    first = upload(client, archive, name="reused").json()
+    assert client.delete(f"/api/datasets/{first['id']}").status_code == 200
+
+    again = upload(client, archive, name="reused")
+
+    assert again.status_code == 201, again.text
+    assert again.json()["id"] > first["id"]
+    assert [d["id"] for d in client.get("/api/datasets").json()] == [again.json()["id"]]
+    assert upload(client, archive, name="reused").status_code == 409  # unique among live datasets still
+    assert len(stored_folders(settings)) == 1
 
 
 def test_delete_refused_while_a_task_uses_it(client: TestClient, settings: Settings, tmp_path: Path):

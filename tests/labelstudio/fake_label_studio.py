@@ -1,8 +1,8 @@
 """A stand-in for Label Studio's file serving: a real HTTP server on 127.0.0.1, in a thread.
 
 It serves ``files`` (path with query → bytes) only to requests carrying ``Authorization: Token <token>``,
-answers ``redirects`` (path → Location) with 302, can be slow (``delay_seconds``), and records every request so tests can assert that a
-refused host was never contacted.
+answers ``redirects`` (path → Location) with 302, can be slow (``delay_seconds``), and records every request
+so tests can assert that a refused host was never contacted.
 """
 
 from __future__ import annotations

@@ -59,13 +59,34 @@ async def test_another_host_is_refused_and_never_contacted(tmp_path, label_studi
 
 async def test_a_redirect_off_the_label_studio_host_is_not_followed(tmp_path, label_studio):
     with FakeLabelStudio(files={"/s3/a.png": IMAGE}) as other:
-        label_studio.redirects["/tasks/1/presign/"] = f"{other.url}/s3/a.png"
-        label_studio.redirects["/data/old.png"] = "/data/upload/3/a.png"
+        label_studio.redirects["/tasks/1/presign/?fileuri=eA=="] = f"{other.url}/s3/a.png"
+        label_studio.redirects["/data/upload/3/old.png"] = "/data/upload/3/a.png"
+        label_studio.redirects["/data/upload/3/api.png"] = "/api/projects/1/exports"
         settings = make_settings(tmp_path, label_studio)
         with pytest.raises(Forbidden, match="redirected"):
-            await fetch(settings, "/tasks/1/presign/")
-        assert (await fetch(settings, "/data/old.png")).data == IMAGE  # same host: followed
+            await fetch(settings, "/tasks/1/presign/?fileuri=eA==")
+        assert (await fetch(settings, "/data/upload/3/old.png")).data == IMAGE  # same host, a media path: followed
+        with pytest.raises(Forbidden, match="redirected .* which is refused"):
+            await fetch(settings, "/data/upload/3/api.png")  # same host, not a media path
     assert other.requests == []
+    assert "/api/projects/1/exports" not in [r.path for r in label_studio.requests]
+
+
+@pytest.mark.parametrize(("base", "reference", "allowed"), [
+    ("/ls", "/data/upload/3/a.png", True),  # a relative reference is taken under the sub-path
+    ("/ls", "{url}/ls/data/upload/3/a.png", True),
+    ("/ls", "{url}/data/upload/3/a.png", False),  # not under the sub-path: not Label Studio's
+    ("/ls", "{url}/ls/../api/projects/1/exports", False),
+])
+async def test_a_label_studio_under_a_sub_path_is_checked_below_it(tmp_path, label_studio, base, reference, allowed):
+    label_studio.files["/ls/data/upload/3/a.png"] = IMAGE
+    settings = make_settings(tmp_path, label_studio, labelstudio_url=label_studio.url + base)
+    if allowed:
+        assert (await fetch(settings, reference.format(url=label_studio.url))).data == IMAGE
+    else:
+        with pytest.raises(Forbidden, match="refused"):
+            await fetch(settings, reference.format(url=label_studio.url))
+        assert label_studio.requests == []
 
 
 async def test_without_a_configured_label_studio_relative_urls_say_which_settings_to_set(tmp_path):

@@ -320,6 +320,19 @@ def test_a_task_on_another_host_gets_an_empty_result_and_nothing_is_fetched_from
     assert client.get("/labelstudio/health").json()["status"] == "UP"
 
 
+def test_a_task_naming_a_label_studio_api_path_gets_an_empty_result_and_it_is_never_requested(
+        client, label_studio, trained_models) -> None:
+    default_model(client, trained_models("detect"))
+    [(good, _)] = serve_training_images(label_studio, trained_models("detect"), count=1)
+    label_studio.files["/api/projects/1/exports?delete=1"] = b"{}"
+    response = predict(client, BOXES.format(threshold=""), [good, "/api/projects/1/exports?delete=1",
+                                                            "/data/upload/../../api/projects/1/exports"])
+    assert response.status_code == 200, response.text
+    first, *refused = response.json()["results"]
+    assert first["result"] and [r["result"] for r in refused] == [[], []]
+    assert [r.path for r in label_studio.requests] == [good]
+
+
 def test_without_label_studio_settings_the_error_says_what_to_set(tmp_path, trained_models) -> None:
     from imagerec.app import create_app
 

@@ -62,6 +62,7 @@ def test_fill_missing_labels_only_the_unlabelled_images_and_leaves_the_source_al
     assert response.status_code == 202, response.text
     job = wait_until_finished(client, response.json()["id"])
     assert job["status"] == "succeeded", job["error"]
+    assert job["progress"]["eta_seconds"] is None and job["progress"]["percent"] == 100  # nothing left to wait for
     assert job["kind"] == "annotation" and any(t["id"] == job["id"] for t in client.get("/api/tasks").json())
     report = job["report"]
     assert report["images_predicted"] == len(removed) and report["images_done"] == report["images_total"]

@@ -17,7 +17,11 @@ from imagerec.datasets.synthetic import class_names
 from imagerec.training import ultralytics_env
 from imagerec.training.starting_point import architecture_yaml
 from tests.helpers import (
-    leave_as_if_server_crashed, register_dataset, tiny_training, wait_for, wait_until_finished,
+    leave_as_if_server_crashed,
+    register_dataset,
+    tiny_training,
+    wait_for,
+    wait_until_finished,
 )
 from tests.trained_models import TrainedModel, register_trained_model
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-from imagerec.training.hooks import TrainingHooks
+import pytest
+
+from imagerec.training.hooks import TrainingCancelled, TrainingHooks
 from imagerec.training.metrics import normalize
 
 
@@ -29,6 +31,13 @@ class FakeReporter:
         self.metrics.append((epoch, values))
         self.lines += lines
 
+    def merge_report(self, values: dict) -> None:
+        self.report = {**getattr(self, "report", {}), **values}
+
+
+class _AdamW:
+    param_groups = [{"lr": 0.000714, "initial_lr": 0.000714}]
+
 
 def fake_trainer(tmp_path: Path, **overrides):
     last = tmp_path / "last.pt"
@@ -38,7 +47,7 @@ def fake_trainer(tmp_path: Path, **overrides):
         metrics={"metrics/mAP50-95(B)": 0.25, "metrics/mAP50(M)": 0.5}, lr={"lr/pg0": 0.01, "lr/pg1": 0.01},
         tloss=None, fitness=0.3, best_fitness=0.3, last=last, best=tmp_path / "best.pt",
         label_loss_items=lambda loss, prefix: {f"{prefix}/box_loss": 1.5},
-        device="cpu", optimizer=object(), args=SimpleNamespace(task="detect", imgsz=64),
+        device="cpu", optimizer=_AdamW(), args=SimpleNamespace(task="detect", imgsz=64, optimizer="auto", lr0=0.01),
     )
     trainer = SimpleNamespace(**{**values, **overrides})
     trainer.train_loader = _Loader(4)
@@ -51,16 +60,35 @@ class _Loader(list):
         self.dataset = list(range(batches * 2))
 
 
-def test_cancel_is_reapplied_after_setup_resets_stop(tmp_path):
-    reporter = FakeReporter(cancel=True)
+def test_a_cancel_seen_at_the_end_of_setup_ends_the_run_before_its_first_batch(tmp_path):
+    hooks = TrainingHooks(reporter=FakeReporter(cancel=True), run_dir=tmp_path)
+    with pytest.raises(TrainingCancelled):
+        hooks.on_pretrain_routine_end(fake_trainer(tmp_path))
+
+
+def test_a_cancel_during_training_stops_at_the_batch_and_says_where_the_checkpoint_stands(tmp_path):
+    reporter = FakeReporter()
     hooks = TrainingHooks(reporter=reporter, run_dir=tmp_path)
-    trainer = fake_trainer(tmp_path)
+    trainer = fake_trainer(tmp_path, epoch=1)
     hooks.on_pretrain_routine_end(trainer)
-    assert trainer.stop is True and hooks.cancelled
-    trainer.stop = False  # what a later reset would do
     hooks.on_train_epoch_start(trainer)
+    reporter.cancel = True
+    hooks.on_train_batch_end(trainer)
+    assert trainer.stop is True and hooks.cancelled
+    assert "cancel seen in epoch 2/3 after 1 of 4 batches" in reporter.lines[-1]
+    assert "a resume continues at epoch 3" in reporter.lines[-1]
+    trainer.stop = False  # what a later reset would do
     hooks.on_train_batch_end(trainer)
     assert trainer.stop is True
+
+
+def test_the_optimizer_auto_chose_is_recorded_with_its_learning_rate(tmp_path):
+    reporter = FakeReporter()
+    hooks = TrainingHooks(reporter=reporter, run_dir=tmp_path, requested_optimizer=("auto", 0.01))
+    hooks.on_pretrain_routine_end(fake_trainer(tmp_path))
+    assert reporter.report["optimizer"] == {"requested": "auto", "name": "_AdamW", "lr0": 0.000714,
+                                            "lr0_requested": 0.01, "lr0_used_as_given": False}
+    assert "ignores the requested lr0 0.01" in reporter.lines[-1]
 
 
 def test_epoch_metrics_then_final_eval_is_not_an_epoch(tmp_path):

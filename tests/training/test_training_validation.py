@@ -58,7 +58,8 @@ def test_missing_pretrained_weights_says_where_to_put_them(client, settings, dat
     response = client.post("/api/training/regular", json=body)
     assert response.status_code == 422
     detail = response.json()["detail"]
-    assert "yolov8n.pt" in detail and str(settings.pretrained_dir) in detail
+    assert "yolov8n.pt" in detail and "IMAGEREC_MODELS_DIR" in detail
+    assert str(settings.data_dir) not in detail  # no absolute server path in an answer
 
 
 def test_unknown_task_and_model_ids_are_404(client):

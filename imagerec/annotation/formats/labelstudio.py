@@ -12,7 +12,18 @@ Regions use percent coordinates (0–100 of the image), x/y at the top-left, as 
 
 ``format=labelstudio`` answers ``{"model", "tasks", "errors"}``: ``tasks`` is a list that Label Studio imports as
 is (each ``{"data": {"image": file name}, "predictions": [prediction]}``); point ``data.image`` at where the image
-is served before importing.
+is served before importing. A Label Studio control tag holds regions of one type only, so each type has its own
+``from_name`` (``RegionTargets``' defaults), all drawn on ``to_name`` ``image``; the project's label config names
+its tags to match::
+
+    rectanglelabels   label       <RectangleLabels name="label" toName="image">
+    polygonlabels     polygon     <PolygonLabels name="polygon" toName="image">
+    keypointlabels    kp          <KeyPointLabels name="kp" toName="image">, with its hidden parent boxes under
+                      kp_bbox     <RectangleLabels name="kp_bbox" toName="image">
+    choices           choice      <Choices name="choice" toName="image">
+
+with ``<Image name="image" value="$image"/>`` and one ``<Label value=…>`` per class name. The ML backend
+(``imagerec.labelstudio``) takes every name from the project's own label config instead.
 """
 
 from __future__ import annotations
@@ -32,10 +43,13 @@ KEYPOINT_SIZE_PERCENT = 0.5  # how big Label Studio draws a predicted point; onl
 
 @dataclass(frozen=True)
 class RegionTargets:
-    """(from_name, to_name) per region kind, from a Label Studio label config; None: the config has no such tag."""
+    """(from_name, to_name) per region kind, from a Label Studio label config; None: the config has no such tag.
+
+    The defaults (``format=labelstudio``) differ per kind: one control tag cannot hold two region types.
+    """
 
     rectangle: tuple[str, str] | None = ("label", "image")
-    polygon: tuple[str, str] | None = ("label", "image")
+    polygon: tuple[str, str] | None = ("polygon", "image")
     keypoint: tuple[str, str] | None = ("kp", "image")
     choices: tuple[str, str] | None = ("choice", "image")
     brush: tuple[str, str] | None = None

@@ -105,7 +105,8 @@ def _segment_lines(instance: Instance, image: ImageAnnotations, dims: int, count
     if instance.polygons is None:
         return _detect_lines(instance, image, dims, count)
     polygons = instance.polygons or _box_polygon(instance)
-    return [_line(instance.class_id, [c / size for x, y in polygon for c, size in ((x, image.width), (y, image.height))])
+    return [_line(instance.class_id,
+                  [c / size for x, y in polygon for c, size in ((x, image.width), (y, image.height))])
             for polygon in polygons]
 
 

@@ -2,6 +2,10 @@
 with the student, and install ``DistillCriterion`` once Ultralytics' setup has built the model and its EMA (so the
 EMA copy, which is what checkpoints hold, never carries a teacher, terms or adapters).
 
+Validation: Ultralytics' validator runs the EMA student, whose criterion is the model's own (no teacher, no
+terms), and fills the loss columns it does not compute with 0. So the terms get no ``val_`` columns; their
+training values are logged as ``train_kd_cls`` …, and the validation pass is judged by its scores (mAP, top-1).
+
 Resume: the terms' own state (the feature adapters) is not part of Ultralytics' checkpoint; it is written next to
 it (``weights/distill_terms.pt``) at every save and loaded back when a resumed trainer builds its terms, so the
 adapters continue rather than restart (the optimizer state already holds their parameter group).
@@ -105,6 +109,16 @@ class DistillTrainerMixin:
             student.init_criterion(), teacher=self.distill_teacher, terms=self.distill_terms,
             student_model=student, per_image_sum=self.args.task != "classify",
         )
+
+    def label_loss_items(self, loss_items=None, prefix="train"):
+        labelled = super().label_loss_items(loss_items, prefix)
+        if prefix != "val" or not self.distill_terms:
+            return labelled
+        # Validation sums the EMA model's own criterion: a term's column there would be 0 whatever the term does.
+        dropped = {f"val/{term.name}" for term in self.distill_terms}
+        if isinstance(labelled, dict):
+            return {key: value for key, value in labelled.items() if key not in dropped}
+        return [key for key in labelled if key not in dropped]
 
     def save_model(self):
         if self.distill is None:

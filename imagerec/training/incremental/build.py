@@ -25,7 +25,12 @@ import yaml
 from imagerec.training.context import DatasetInfo, RunContext
 from imagerec.training.incremental.classes import ClassMerge
 from imagerec.training.incremental.materialise import (
-    LabelledItem, classify_folder_names, remap_label_lines, unique_name, write_classify_split, write_labelled_split,
+    LabelledItem,
+    classify_folder_names,
+    remap_label_lines,
+    unique_name,
+    write_classify_split,
+    write_labelled_split,
 )
 from imagerec.training.incremental.pseudo_run import pseudo_label
 from imagerec.training.incremental.replay import SourceImage, replay_budget, scan_split, select_replay

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from imagerec.datasets import repository as datasets_repository
 from imagerec.datasets.models import Dataset
 from imagerec.errors import NotFound, Unprocessable
 from imagerec.model_versions.models import ModelVersion
@@ -16,7 +17,8 @@ from imagerec.vision import VisionTask
 
 
 def lineage_dataset_ids(session: Session, base: ModelVersion) -> list[int]:
-    """The datasets the base model and its ancestors were trained on (replay sources included), nearest first."""
+    """The datasets the base model and its ancestors were trained on (replay sources included), nearest first.
+    A deleted ancestor is walked through (its record keeps its datasets); deleted datasets are left to the caller."""
     ids: list[int] = []
     seen: set[int] = set()
     model: ModelVersion | None = base
@@ -52,7 +54,7 @@ def _sources(session: Session, request: IncrementalRequest, base: ModelVersion, 
     ids = list(dict.fromkeys(explicit)) if explicit is not None else lineage_dataset_ids(session, base)
     sources: list[Dataset] = []
     for source_id in ids:
-        source = session.get(Dataset, source_id)
+        source = datasets_repository.get(session, dataset_id=source_id)  # a deleted one's images are gone
         if source is None:
             if explicit is not None:
                 raise NotFound(f"replay source dataset {source_id} not found")

@@ -20,7 +20,7 @@ from imagerec.model_versions.models import ModelVersion
 from imagerec.training.context import ModelInfo, RunContext
 from imagerec.training.data import data_argument
 from imagerec.training.metrics import normalize
-from imagerec.training.schemas import DistillationRequest, TrainingMode
+from imagerec.training.schemas import DistillationLosses, DistillationRequest, TrainingMode
 from imagerec.training.strategies.base import TrainPlan
 from imagerec.training.strategies.regular import base_refs, load_starting_model
 
@@ -33,6 +33,13 @@ def check_matches_dataset(model: ModelVersion, dataset: Dataset, *, role: str) -
         raise Unprocessable(f"the {role} (model {model.id}) has classes {list(model.class_names)} but dataset "
                             f"{dataset.id} has {list(dataset.class_names)}: distillation needs the same class "
                             "names in the same order")
+
+
+def check_a_term_applies(losses: DistillationLosses, *, task: str) -> None:
+    """The request already has a term with weight > 0; classify has no boxes, so ``box`` alone distils nothing."""
+    if task == "classify" and all(getattr(losses, term).weight == 0 for term in ("cls", "feature", "consistency")):
+        raise Unprocessable("the box term does not apply to classify (no boxes): give cls, feature or consistency "
+                            "a weight > 0, or this is regular training")
 
 
 def _teacher(ctx: RunContext) -> ModelInfo:
@@ -54,6 +61,7 @@ class DistillationStrategy:
         if teacher is None:
             raise NotFound(f"teacher model {request.teacher_model_id} not found")
         check_matches_dataset(teacher, dataset, role="teacher")
+        check_a_term_applies(request.losses, task=dataset.task)
         if request.base_model_id is not None:  # existence and task checked by the service already
             check_matches_dataset(models_repository.get(session, request.base_model_id), dataset, role="student")
         return {"teacher": {"id": teacher.id, "architecture": teacher.architecture}}

@@ -21,8 +21,8 @@ from imagerec.training.data import data_argument
 from imagerec.training.layers import LayerGroups, ScheduleError, package_groups
 from imagerec.training.schedule import PRESETS, RANDOM_INIT_WARNING, build_schedule, split_epochs, stage_at, summary
 from imagerec.training.schemas import FreezeStrategyRequest, TrainingMode
-from imagerec.training.starting_point import architecture_of
 from imagerec.training.staging import StageController
+from imagerec.training.starting_point import architecture_of
 from imagerec.training.strategies.base import TrainPlan
 from imagerec.training.strategies.regular import base_refs, load_starting_model
 

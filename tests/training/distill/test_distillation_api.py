@@ -39,6 +39,11 @@ def test_distill_end_to_end(client, tmp_path, teachers, task_type):
     metrics = client.get(f"/api/training/tasks/{task['id']}/metrics").json()
     assert [row["epoch"] for row in metrics] == [1, 2]
     assert all(row["values"][f"train_{term}"] > 0 for row in metrics for term in TERMS[task_type])
+    # Validation runs the EMA student with its own criterion (no teacher): no val column for a distillation term,
+    # and none of the val columns left is 0 in every epoch.
+    val_columns = {key for row in metrics for key in row["values"] if key.startswith("val_")}
+    assert val_columns and not val_columns & {f"val_{term}" for term in TERMS[task_type]}, val_columns
+    assert all(any(row["values"][key] for row in metrics) for key in val_columns), metrics
     lines = [line["message"] for line in client.get(f"/api/tasks/{task['id']}/logs").json()["lines"]]
     assert any(m.startswith("epoch 2/2") and "train_kd_cls" in m and "train_consistency" in m for m in lines)
 
@@ -86,6 +91,26 @@ def test_teacher_must_exist_and_match_the_dataset(client, tmp_path, teachers):
 
     bad_losses = tiny_training(detect["id"], teacher_model_id=good, losses={"feature": {"method": "l1"}})
     assert client.post(URL, json=bad_losses).status_code == 422
+
+
+def test_distillation_needs_a_term_that_is_on(client, tmp_path):
+    weights = tmp_path / "teacher.pt"
+    weights.write_bytes(b"never loaded: the checks read the registry rows only")
+    detect = register_dataset(client, tmp_path, "detect", train=4, val=2)
+    teacher = register_model(client.app, task="detect", weights=weights, class_names=detect["class_names"])
+    off = {term: {"weight": 0} for term in ("cls", "box", "feature", "consistency")}
+    response = client.post(URL, json=tiny_training(detect["id"], teacher_model_id=teacher, losses=off))
+    assert response.status_code == 422, response.text
+    assert "at least one distillation term must have weight > 0" in response.text
+
+    classify = register_dataset(client, tmp_path, "classify", train=4, val=2)
+    classify_teacher = register_model(client.app, task="classify", weights=weights,
+                                      class_names=classify["class_names"])
+    box_only = off | {"box": {"weight": 1.0}}  # classification has no boxes: this too would be plain training
+    response = client.post(URL, json=tiny_training(classify["id"], teacher_model_id=classify_teacher,
+                                                   losses=box_only))
+    assert response.status_code == 422, response.text
+    assert "box" in response.json()["detail"] and "classify" in response.json()["detail"]
 
 
 def _after_first_epoch(task: dict) -> bool:

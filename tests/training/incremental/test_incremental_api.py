@@ -49,8 +49,8 @@ def test_detect_adds_a_class_keeps_ids_and_reports_retention(client, settings, t
     assert model["info"]["new_dataset_class_ids"] == [2, 3] and model["info"]["replay_sources"] == [old_data["id"]]
 
     data = settings.data_dir / "runs" / str(started["id"]) / "data"
-    new_labels = {int(l.split()[0]) for p in (data / "labels" / "train").glob(f"d{new_data['id']}_*.txt")
-                  for l in p.read_text().splitlines()}
+    new_labels = {int(line.split()[0]) for p in (data / "labels" / "train").glob(f"d{new_data['id']}_*.txt")
+                  for line in p.read_text().splitlines()}
     assert {2, 3} <= new_labels and new_labels & {0, 1}  # remapped human labels plus old-class pseudo-labels
     assert _label_ids(data / "labels" / "val_old") <= {0, 1, 2}
     linked = next((data / "images" / "train").iterdir())

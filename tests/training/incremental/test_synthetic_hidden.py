@@ -19,7 +19,8 @@ def bright_pixels(image: Path) -> int:
 def labelled_area(label: Path, imgsz: int) -> float:
     if not label.exists():
         return 0.0
-    return sum(float(w) * float(h) * imgsz * imgsz for *_, w, h in (l.split() for l in label.read_text().splitlines()))
+    rows = (line.split() for line in label.read_text().splitlines())
+    return sum(float(w) * float(h) * imgsz * imgsz for *_, w, h in rows)
 
 
 def test_classes_set_label_ids_and_names_and_hidden_shapes_are_drawn_unlabelled(tmp_path: Path):
