@@ -86,13 +86,3 @@ class ServerProcess:
     def __exit__(self, *_exc) -> None:
         self.stop()
 
-
-def wait_for_status(client: httpx.Client, task_id: int, predicate, *, timeout: float = 180.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        task = client.get(f"/api/tasks/{task_id}").json()
-        if predicate(task):
-            return task
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out; task is {task}")
-        time.sleep(0.2)

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from imagerec.datasets.synthetic import write_dataset_zip
-from tests.helpers import TERMINAL, tiny_training
-from tests.server_process import ServerProcess, clean_env, wait_for_status
+from tests.helpers import TERMINAL, tiny_training, wait_for
+from tests.server_process import ServerProcess, clean_env
 
 pytestmark = pytest.mark.training
 
@@ -30,7 +30,7 @@ def _train_one_epoch(client: httpx.Client, tmp_path: Path) -> int:
     assert response.status_code == 201, response.text
     response = client.post("/api/training/regular", json=tiny_training(response.json()["id"]))
     assert response.status_code == 202, response.text
-    task = wait_for_status(client, response.json()["id"], lambda t: t["status"] in TERMINAL)
+    task = wait_for(client, response.json()["id"], lambda t: t["status"] in TERMINAL)
     assert task["status"] == "succeeded", task["error"]
     return task["model_id"]
 

@@ -18,6 +18,7 @@ from imagerec.annotation.formats import render
 from imagerec.annotation.limiter import Overloaded
 from imagerec.annotation.schemas import AnnotateParams, AnnotateResponse, OutputFormat
 from imagerec.deps import AnnotationRuntimeDep, SessionFactoryDep
+from imagerec.fields import MAX_DB_INT
 from imagerec.forms import OnlyDeclaredFormFields
 from imagerec.vision import VisionTask
 
@@ -71,7 +72,8 @@ async def auto_annotate(
     session_factory: SessionFactoryDep,
     files: Annotated[list[UploadFile], File(description="One or more images (JPEG, PNG, BMP, GIF, TIFF, WebP)")],
     params: Annotated[AnnotateParams, Depends(annotate_params)],
-    model_id: Annotated[int | None, Form(description="Default: the default model of `task`")] = None,
+    model_id: Annotated[int | None, Form(ge=1, le=MAX_DB_INT,
+                                         description="Default: the default model of `task`")] = None,
     task: Annotated[VisionTask | None, Form(description="Picks that task's default model when no model_id")] = None,
     # named as the form field: FastAPI 0.115 lists a Form alias under the parameter's name in OpenAPI
     format: Annotated[OutputFormat, Form(description="json, coco, yolo or labelstudio")] = OutputFormat.json,

@@ -131,8 +131,9 @@ class TrainingHooks:
             lines.append(self._checkpoint_note)
             self._checkpoint_note = None
         self.reporter.epoch_metrics(epoch=epoch, values=values, lines=lines)
-        if self.cancelled:  # the epoch was cut short: progress is the batches it really trained
-            self._report_progress(trainer, force=True)
+        if self.cancelled:  # cut short: the checkpoint counts this epoch, the percentage the batches it trained
+            self.reporter.progress(epoch=epoch, total_epochs=trainer.epochs, fraction=self._fraction(trainer),
+                                   eta_seconds=None, force=True)
             return
         self._batches_done = len(trainer.train_loader)
         self.reporter.progress(

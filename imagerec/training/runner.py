@@ -101,10 +101,10 @@ def _report(ctx: RunContext, trainer, hooks: TrainingHooks) -> dict | None:
     return {**(report or {}), "optimizer": hooks.optimizer_used}
 
 
-def _finish_cancelled(reporter: TaskReporter, *, report: dict | None, message: str) -> None:
+def _finish_cancelled(reporter: TaskReporter, *, message: str, **values) -> None:
     def write(session: Session) -> None:
         if repository.transition(session, task_id=reporter.task_id, from_=[TaskStatus.running],
-                                 to=TaskStatus.cancelled, report=report):
+                                 to=TaskStatus.cancelled, **values):
             repository.append_log(session, task_id=reporter.task_id, message=message)
 
     reporter.finish(write)
@@ -164,7 +164,7 @@ def run(*, task_id: int, settings: Settings, session_factory: sessionmaker[Sessi
     try:
         trainer = _train_or_complete(ctx, plan, hooks, reporter)
     except TrainingCancelled:
-        _finish_cancelled(reporter, report=None, message=(
+        _finish_cancelled(reporter, message=(
             f"cancelled during set-up, after {time.monotonic() - started:.1f} s: nothing more was trained"
             + ("; the checkpoint is kept, resume to continue" if ctx.resume_from else "")))
         return

@@ -90,3 +90,9 @@ def test_answers_never_name_absolute_server_paths(client, settings, tmp_path):
                                files={"file": ("broken.zip", handle, "application/zip")})
     assert response.status_code == 422
     assert str(settings.data_dir) not in response.text and str(tmp_path) not in response.text
+
+
+def test_a_huge_model_id_in_the_auto_annotate_form_is_422(client):
+    response = client.post("/api/auto_annotate", data={"model_id": str(HUGE)},
+                           files={"files": ("a.png", b"not an image", "image/png")})
+    assert response.status_code == 422, response.text

@@ -10,31 +10,14 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 
-from imagerec.datasets.synthetic import write_dataset_zip
-from tests.helpers import TERMINAL, tiny_training
-from tests.server_process import ServerProcess, wait_for_status
+from tests.helpers import TERMINAL, register_dataset, start_training, tiny_training, wait_for
+from tests.server_process import ServerProcess
 
 pytestmark = pytest.mark.training
-
-
-def _register(client: httpx.Client, tmp_path: Path, **sizes) -> dict:
-    archive = write_dataset_zip("detect", tmp_path / f"detect-{time.monotonic_ns()}.zip", **sizes)
-    with archive.open("rb") as handle:
-        response = client.post("/api/datasets", data={"name": archive.stem, "task": "detect"},
-                               files={"file": (archive.name, handle, "application/zip")})
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def _start(client: httpx.Client, body: dict) -> dict:
-    response = client.post("/api/training/regular", json=body)
-    assert response.status_code == 202, response.text
-    return response.json()
 
 
 def _running(task: dict) -> bool:
@@ -43,9 +26,9 @@ def _running(task: dict) -> bool:
 
 def test_200_concurrent_readers_during_a_training_get_no_server_error(tmp_path):
     with ServerProcess(tmp_path / "data", tmp_path / "server.log") as server:
-        dataset = _register(server.client, tmp_path, train=32)
-        task = _start(server.client, tiny_training(dataset["id"], epochs=3, batch=4))
-        wait_for_status(server.client, task["id"], lambda t: t["status"] == "running")
+        dataset = register_dataset(server.client, tmp_path, "detect", train=32)
+        task = start_training(server.client, tiny_training(dataset["id"], epochs=3, batch=4))
+        wait_for(server.client, task["id"], lambda t: t["status"] == "running")
         barrier = threading.Barrier(200)
 
         def read(_index: int) -> int:
@@ -57,7 +40,7 @@ def test_200_concurrent_readers_during_a_training_get_no_server_error(tmp_path):
             codes = list(pool.map(read, range(200)))
         assert [code for code in codes if code >= 500 and code != 503] == []
         assert codes.count(200) >= 150, codes  # a few 503s would be honest saturation, not failure
-        done = wait_for_status(server.client, task["id"], lambda t: t["status"] in TERMINAL)
+        done = wait_for(server.client, task["id"], lambda t: t["status"] in TERMINAL)
         assert done["status"] == "succeeded", done["error"]
         assert done["model_id"] is not None
 
@@ -65,9 +48,9 @@ def test_200_concurrent_readers_during_a_training_get_no_server_error(tmp_path):
 def test_a_busy_database_delays_a_training_but_never_kills_it(tmp_path):
     settings = {"db_busy_timeout_seconds": "0.5"}
     with ServerProcess(tmp_path / "data", tmp_path / "server.log", settings=settings) as server:
-        dataset = _register(server.client, tmp_path, train=32)
-        task = _start(server.client, tiny_training(dataset["id"], epochs=4, batch=4))
-        wait_for_status(server.client, task["id"], _running)
+        dataset = register_dataset(server.client, tmp_path, "detect", train=32)
+        task = start_training(server.client, tiny_training(dataset["id"], epochs=4, batch=4))
+        wait_for(server.client, task["id"], _running)
         locker = sqlite3.connect(tmp_path / "data" / "imagerec.db", isolation_level=None)
         locker.execute("BEGIN IMMEDIATE")  # nobody else can write for the next seconds
         try:
@@ -78,7 +61,7 @@ def test_a_busy_database_delays_a_training_but_never_kills_it(tmp_path):
         finally:
             locker.execute("ROLLBACK")
             locker.close()
-        done = wait_for_status(server.client, task["id"], lambda t: t["status"] in TERMINAL)
+        done = wait_for(server.client, task["id"], lambda t: t["status"] in TERMINAL)
         assert done["status"] == "succeeded", done["error"]
         metrics = server.client.get(f"/api/tasks/{task['id']}/metrics").json()
         assert [row["epoch"] for row in metrics] == [1, 2, 3, 4]  # epochs whose write waited were kept
@@ -89,9 +72,9 @@ def test_a_server_killed_mid_training_loses_nothing(tmp_path, down_seconds):
     server = ServerProcess(tmp_path / "data", tmp_path / "server.log")
     client = server.start()
     try:
-        dataset = _register(client, tmp_path, train=32)
-        task = _start(client, tiny_training(dataset["id"], epochs=6, batch=4))
-        wait_for_status(client, task["id"], _running)
+        dataset = register_dataset(client, tmp_path, "detect", train=32)
+        task = start_training(client, tiny_training(dataset["id"], epochs=6, batch=4))
+        wait_for(client, task["id"], _running)
         server.kill()
         time.sleep(down_seconds)
         client = server.start()
@@ -104,7 +87,7 @@ def test_a_server_killed_mid_training_loses_nothing(tmp_path, down_seconds):
         logs = [line["message"] for line in client.get(f"/api/tasks/{task['id']}/logs").json()["lines"]]
         assert any(m.startswith("interrupted") for m in logs), logs
         assert client.post(f"/api/tasks/{task['id']}/resume").status_code == 202
-        done = wait_for_status(client, task["id"], lambda t: t["status"] in TERMINAL and t["status"] != "queued")
+        done = wait_for(client, task["id"], lambda t: t["status"] in TERMINAL and t["status"] != "queued")
         assert done["status"] == "succeeded", done["error"]
         assert client.get(f"/api/models/{done['model_id']}").status_code == 200
     finally:

@@ -69,7 +69,11 @@ def test_cancel_queued_task_is_immediate_and_finished_task_is_409(client, tmp_pa
     conflict = client.post(f"/api/training/tasks/{first['id']}/cancel")
     assert conflict.status_code == 409 and "already finished" in conflict.json()["detail"]
     assert client.get(f"/api/tasks/{queued['id']}").json()["status"] == "cancelled"
-    assert client.post(f"/api/training/tasks/{queued['id']}/resume").status_code == 409  # no checkpoint
+    # no checkpoint: resume starts it from the beginning
+    assert client.post(f"/api/training/tasks/{queued['id']}/resume").status_code == 202
+    assert wait_until_finished(client, queued["id"])["status"] == "succeeded"
+    messages = [line["message"] for line in client.get(f"/api/tasks/{queued['id']}/logs").json()["lines"]]
+    assert any("no checkpoint yet, so it starts from the beginning" in m for m in messages)
 
 
 def test_worker_killed_mid_epoch_fails_with_reason_and_api_survives(client, tmp_path):
