@@ -134,3 +134,23 @@ def test_cancel_during_distillation_then_resume_keeps_the_adapters(client, tmp_p
     assert any("feature adapters) restored" in m for m in lines)
     epochs = [row["epoch"] for row in client.get(f"/api/training/tasks/{task['id']}/metrics").json()]
     assert epochs[-1] == 4 and "mAP50-95" in done["report"]["student"]["metrics"]
+
+
+@pytest.mark.training
+def test_a_distillation_cancelled_in_its_only_epoch_resumes_to_a_registered_student(client, tmp_path, teachers):
+    teacher_id = _teacher_id(client, teachers, "detect")
+    dataset = register_dataset(client, tmp_path, "detect", train=64, val=8)
+    task = _start(client, tiny_training(dataset["id"], epochs=1, batch=2, teacher_model_id=teacher_id))
+    logs = f"/api/tasks/{task['id']}/logs"
+    wait_for(client, task["id"], lambda _t: any("training epochs" in line["message"]
+                                                for line in client.get(logs).json()["lines"]), what="training")
+    client.post(f"/api/tasks/{task['id']}/cancel")
+    assert wait_until_finished(client, task["id"])["status"] == "cancelled"
+
+    assert client.post(f"/api/tasks/{task['id']}/resume").status_code == 202
+    done = wait_until_finished(client, task["id"])
+    assert done["status"] == "succeeded", done["error"]
+    assert "mAP50-95" in done["report"]["teacher"]["metrics"] and "mAP50-95" in done["report"]["student"]["metrics"]
+    model = client.get(f"/api/models/{done['model_id']}").json()
+    assert model["training_mode"] == "distillation" and model["architecture"] == "yolov8n"
+    assert any("the checkpoint holds all 1 epochs" in line["message"] for line in client.get(logs).json()["lines"])
