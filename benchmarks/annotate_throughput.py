@@ -40,7 +40,7 @@ from annotate_latency import (
     sample_jpeg,
     trained_detect_model,
 )
-from server import running_server
+from server import AUTH, running_server
 from startup import REPO_ROOT
 
 GOAL_RATIO_AT_8 = 0.95
@@ -61,7 +61,7 @@ def http_rate(base_url: str, jpeg: bytes, *, model_id: int, imgsz: int, clients:
     statuses: list[int] = []
 
     def client_loop() -> None:
-        with httpx.Client(base_url=base_url, timeout=300) as client:
+        with httpx.Client(base_url=base_url, timeout=300, headers=AUTH) as client:
             while True:
                 with lock:
                     if next(remaining, None) is None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 from api_latency import percentiles
-from server import REPO_ROOT, register_zip, running_server, wait_finished
+from server import AUTH, REPO_ROOT, register_zip, running_server, wait_finished
 
 sys.path.insert(0, str(REPO_ROOT))
 from imagerec.datasets.synthetic import write_dataset_zip  # noqa: E402
@@ -36,7 +36,7 @@ def burst(base_url: str, clients: int, requests: int) -> dict:
 
     def one_client(_index: int) -> list[tuple[int, float]]:
         results = []
-        with httpx.Client(base_url=base_url, timeout=300) as client:
+        with httpx.Client(base_url=base_url, timeout=300, headers=AUTH) as client:
             barrier.wait()
             for _ in range(requests):
                 started = time.perf_counter()

@@ -21,7 +21,7 @@ import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-from server import REPO_ROOT, register_zip, running_server
+from server import AUTH, REPO_ROOT, register_zip, running_server
 
 sys.path.insert(0, str(REPO_ROOT))
 from imagerec.datasets.synthetic import write_dataset_zip  # noqa: E402
@@ -51,7 +51,8 @@ def main() -> int:
             started = time.monotonic()
             run = subprocess.run(
                 [sys.executable, "-m", "schemathesis.cli", "run", f"{client.base_url}/openapi.json",
-                 "--checks", "not_a_server_error", "--max-examples", str(args.max_examples), "--seed", str(args.seed),
+                 "--header", f"Authorization: {AUTH['Authorization']}", "--checks", "not_a_server_error",
+                 "--max-examples", str(args.max_examples), "--seed", str(args.seed),
                  "--exclude-path", "/labelstudio/train", "--report", "junit", "--report-junit-path", str(junit)],
                 capture_output=True, text=True, cwd=REPO_ROOT)
             seconds = time.monotonic() - started

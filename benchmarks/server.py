@@ -12,6 +12,9 @@ from pathlib import Path
 import httpx
 from startup import REPO_ROOT, free_port, server_env, stop, wait_healthy
 
+BENCHMARK_KEY = "irk-benchmark-admin-key"  # the benchmark servers' admin key (IMAGEREC_ADMIN_KEY)
+AUTH = {"Authorization": f"Bearer {BENCHMARK_KEY}"}
+
 
 @contextmanager
 def running_server(data_dir: Path, log_path: Path, **settings: str) -> Iterator[httpx.Client]:
@@ -19,13 +22,13 @@ def running_server(data_dir: Path, log_path: Path, **settings: str) -> Iterator[
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port", str(port),
                "--log-level", "warning"]
-    defaults = {"executor_poll_seconds": "0.2", "default_workers": "0"}
+    defaults = {"executor_poll_seconds": "0.2", "default_workers": "0", "admin_key": BENCHMARK_KEY}
     env = server_env(data_dir) | {f"IMAGEREC_{name.upper()}": value for name, value in (defaults | settings).items()}
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_healthy(process, f"http://127.0.0.1:{port}/health", time.monotonic() + 60)
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120, headers=AUTH) as client:
                 yield client
         finally:
             stop(process)

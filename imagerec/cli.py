@@ -7,6 +7,9 @@ arguments that returns the exit status; ``main`` only dispatches. Add new ones t
         writes a synthetic dataset (shapes on noise) and prints its path; by default the zip
         ``<data dir>/demo/demo-<task>.zip`` that the README's quick start registers. An ``--out`` ending in
         ``.zip`` is written as a zip, any other as a folder.
+    imagerec keys create --name ci --scope train [--scope annotate] [--expires 2027-01-31T00:00Z]
+    imagerec keys list | imagerec keys revoke ID
+        API keys, on the database of the data dir (``IMAGEREC_DATA_DIR``); the new key is printed once.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from imagerec import __version__
+from imagerec.auth.scopes import Scope
 from imagerec.config import Settings
 from imagerec.datasets import synthetic
 
@@ -41,8 +46,29 @@ def _demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_keys(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="create a key and print it (shown this once)")
+    create.add_argument("--name", required=True, help="shown in logs and on the records the key creates")
+    create.add_argument("--scope", action="append", required=True, choices=[scope.value for scope in Scope],
+                        help="read, annotate, train or admin; repeat for several")
+    create.add_argument("--expires", type=datetime.fromisoformat,
+                        help="ISO 8601 time with zone, e.g. 2027-01-31T00:00Z")
+    actions.add_parser("list", help="list the keys (never the keys themselves)")
+    revoke = actions.add_parser("revoke", help="revoke a key by id: refused from the next request on")
+    revoke.add_argument("id", type=int)
+    parser.set_defaults(run=_keys)
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from imagerec.auth import cli_keys
+
+    return cli_keys.run(args, Settings())
+
+
 SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "demo-data": ("write a synthetic dataset for the quick start (nothing downloaded)", _add_demo_data),
+    "keys": ("create, list and revoke API keys (works on the data dir's database directly)", _add_keys),
 }
 
 

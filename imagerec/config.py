@@ -65,6 +65,22 @@ class Settings(BaseSettings):
         None, description="Label Studio's base URL: the only host the ML backend fetches task images from."
     )
     labelstudio_api_token: SecretStr | None = Field(None, description="Label Studio API token for those fetches.")
+    auth: Literal["on", "off"] = Field(
+        "on", description="'off': no API keys (a single user on loopback; a warning is logged at start)."
+    )
+    admin_key: SecretStr | None = Field(
+        None, description="An admin API key (deployments, tests); unset: generated once into data_dir/admin.key."
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "::1"],
+        description="Host header values the server answers (DNS rebinding); '*' allows any. Ports are ignored.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API (CORS, and Origin on state-changing requests).",
+    )
+    log_format: Literal["text", "json"] = Field("text", description="One line per request, as text or JSON.")
+    metrics: bool = Field(True, description="Prometheus metrics at GET /metrics (read scope); off: no /metrics.")
 
     @field_validator("allowed_roots")
     @classmethod

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -144,6 +144,14 @@ def is_busy(error: BaseException) -> bool:
         return False
     text = str(error.orig if error.orig is not None else error).lower()
     return bool(error.connection_invalidated) or any(message in text for message in BUSY_MESSAGES)
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A Core connection for one quick read on a hot path (no ORM session): deferred ``BEGIN`` as in
+    ``read_session``."""
+    with engine.connect().execution_options(**{DEFERRED_BEGIN: True}) as connection:
+        yield connection
 
 
 def retry_busy(work: Callable[[], T], *, what: str, deadline_seconds: float | None = 60.0,

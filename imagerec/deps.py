@@ -9,6 +9,8 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from imagerec.annotation.runtime import AnnotationRuntime
+from imagerec.auth.deps import get_caller
+from imagerec.auth.scopes import Caller
 from imagerec.config import Settings
 from imagerec.datasets import service as datasets_service
 from imagerec.datasets.models import Dataset
@@ -51,6 +53,7 @@ async def get_annotation_runtime(request: Request) -> AnnotationRuntime:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+CallerDep = Annotated[Caller, Depends(get_caller)]  # resolved once per request (the scope check did it already)
 SessionDep = Annotated[Session, Depends(get_session)]
 ExecutorDep = Annotated[Executor, Depends(get_executor)]
 SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]

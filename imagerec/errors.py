@@ -2,7 +2,8 @@
 
     ImagerecError (500)
     ├── BadRequest (400)        malformed input that pydantic could not catch (corrupt archive …)
-    ├── Forbidden (403)         a path outside the allowed roots; a feature switched off
+    ├── Unauthorized (401)      no valid API key
+    ├── Forbidden (403)         a path outside the allowed roots; a key without the scope; a feature switched off
     ├── NotFound (404)          a row or file that does not exist
     ├── Conflict (409)          an illegal state change: cancel a finished task, delete a dataset in use
     ├── PayloadTooLarge (413)   upload or archive over the configured limits
@@ -40,14 +41,19 @@ ECHO_MAX_CHARS = 200  # of a rejected input echoed back in a 422
 class ImagerecError(Exception):
     status_code = 500
 
-    def __init__(self, message: str, *, details: Any = None) -> None:
+    def __init__(self, message: str, *, details: Any = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = headers
 
 
 class BadRequest(ImagerecError):
     status_code = 400
+
+
+class Unauthorized(ImagerecError):
+    status_code = 401
 
 
 class Forbidden(ImagerecError):
@@ -108,7 +114,7 @@ async def _render(request: Request, error: ImagerecError) -> JSONResponse:
     body: dict[str, Any] = {"detail": relative_paths(error.message, folders=folders)}
     if error.details is not None:
         body["errors"] = _json_safe(jsonable_encoder(error.details), folders)
-    return JSONResponse(body, status_code=error.status_code)
+    return JSONResponse(body, status_code=error.status_code, headers=error.headers)
 
 
 async def _render_validation(request: Request, error: RequestValidationError) -> JSONResponse:

@@ -1,8 +1,9 @@
 """Imports every ORM model so that ``Base.metadata`` is complete (Alembic, tests)."""
 
+from imagerec.auth.models import ApiKey
 from imagerec.datasets.models import Dataset
 from imagerec.db import Base
 from imagerec.model_versions.models import ModelVersion
 from imagerec.tasks.models import Task, TaskLog, TaskMetric, TaskRef
 
-__all__ = ["Base", "Dataset", "ModelVersion", "Task", "TaskLog", "TaskMetric", "TaskRef"]
+__all__ = ["ApiKey", "Base", "Dataset", "ModelVersion", "Task", "TaskLog", "TaskMetric", "TaskRef"]

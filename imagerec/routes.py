@@ -3,6 +3,9 @@
 from fastapi import FastAPI
 
 from imagerec.annotation.router import router as annotation_router
+from imagerec.auth.deps import by_method, require
+from imagerec.auth.router import router as keys_router
+from imagerec.auth.scopes import Scope
 from imagerec.datasets.router import router as datasets_router
 from imagerec.files.router import router as files_router
 from imagerec.labelstudio.router import router as labelstudio_router
@@ -15,14 +18,25 @@ from imagerec.training.router import router as training_router
 
 
 def include_routers(app: FastAPI) -> None:
+    """Every router with the scopes it needs (see ``imagerec.auth.scopes``); ``/health`` and the docs are open."""
+    reads, trains = (Scope.read,), (Scope.train,)
+    tracked = by_method(read=reads, write=trains)  # list and download with read; change with train
+    annotation_jobs = by_method(read=(Scope.read, Scope.annotate), write=(Scope.annotate,))
     app.include_router(system_router)
-    app.include_router(datasets_router, prefix="/api/datasets", tags=["datasets"])
-    app.include_router(training_router, prefix="/api/training", tags=["training"])
-    app.include_router(make_tasks_router(TaskKind.training), prefix="/api/training/tasks", tags=["training"])
-    app.include_router(files_router, prefix="/api/training", tags=["files"])
-    app.include_router(make_tasks_router(None), prefix="/api/tasks", tags=["tasks"])
-    app.include_router(models_router, prefix="/api/models", tags=["models"])
-    app.include_router(annotation_router, prefix="/api", tags=["annotation"])  # POST /api/auto_annotate
-    app.include_router(prelabel_router, prefix="/api/annotation/jobs", tags=["annotation"])
-    app.include_router(make_tasks_router(TaskKind.annotation), prefix="/api/annotation/jobs", tags=["annotation"])
-    app.include_router(labelstudio_router, prefix="/labelstudio", tags=["labelstudio"])
+    app.include_router(keys_router, prefix="/api/keys", tags=["keys"], dependencies=[require(Scope.admin)])
+    app.include_router(datasets_router, prefix="/api/datasets", tags=["datasets"], dependencies=[tracked])
+    app.include_router(training_router, prefix="/api/training", tags=["training"], dependencies=[require(*trains)])
+    app.include_router(make_tasks_router(TaskKind.training), prefix="/api/training/tasks", tags=["training"],
+                       dependencies=[tracked])
+    app.include_router(files_router, prefix="/api/training", tags=["files"], dependencies=[require(*trains)])
+    app.include_router(make_tasks_router(None), prefix="/api/tasks", tags=["tasks"], dependencies=[
+        by_method(read=(Scope.read, Scope.annotate), write=(Scope.train, Scope.annotate))])
+    app.include_router(models_router, prefix="/api/models", tags=["models"], dependencies=[tracked])
+    app.include_router(annotation_router, prefix="/api", tags=["annotation"],  # POST /api/auto_annotate
+                       dependencies=[require(Scope.annotate)])
+    app.include_router(prelabel_router, prefix="/api/annotation/jobs", tags=["annotation"],
+                       dependencies=[annotation_jobs])
+    app.include_router(make_tasks_router(TaskKind.annotation), prefix="/api/annotation/jobs", tags=["annotation"],
+                       dependencies=[annotation_jobs])
+    app.include_router(labelstudio_router, prefix="/labelstudio", tags=["labelstudio"],
+                       dependencies=[require(Scope.annotate)])

@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh requirements-dev.txt
+scripts/setup-browser.sh  # Debian's chromium for the docs test (skipped with the reason if it cannot be had)
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

@@ -13,13 +13,19 @@ from typing import TYPE_CHECKING
 import pytest
 from fastapi.testclient import TestClient
 
-from imagerec.app import create_app
 from imagerec.config import Settings
+from tests.helpers import ADMIN_KEY, api_client
 
 if TYPE_CHECKING:  # imported lazily below: it pulls in Ultralytics
     from tests.trained_models import TrainedModels
 
 TRAINING_FIXTURES = {"trained_models"}
+
+
+@pytest.fixture(autouse=True)
+def _admin_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Settings a test builds (and every server it starts) has the test admin key its clients send."""
+    monkeypatch.setenv("IMAGEREC_ADMIN_KEY", ADMIN_KEY)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -73,7 +79,7 @@ def settings(tmp_path: Path, allowed_root: Path) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+    with api_client(settings) as test_client:
         yield test_client
 
 

@@ -10,6 +10,19 @@ from fastapi.testclient import TestClient
 from imagerec.datasets.synthetic import write_dataset_zip
 
 TERMINAL = {"succeeded", "failed", "cancelled", "interrupted"}
+# Every test's server has this admin key (tests/conftest.py puts it in IMAGEREC_ADMIN_KEY); clients send it.
+ADMIN_KEY = "irk-test-admin-key"
+AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
+BASE_URL = "http://localhost"  # an allowed Host (TestClient's default "testserver" is not)
+
+
+def api_client(settings_or_app, **options) -> TestClient:
+    """A TestClient for ``create_app(settings)`` (or an app) that sends the admin key from an allowed host."""
+    from imagerec.app import create_app
+    from imagerec.config import Settings
+
+    app = create_app(settings_or_app) if isinstance(settings_or_app, Settings) else settings_or_app
+    return TestClient(app, base_url=BASE_URL, headers=AUTH | options.pop("headers", {}), **options)
 
 
 def register_dataset(client: TestClient, tmp_path: Path, task: str, *, name: str | None = None, **sizes) -> dict:

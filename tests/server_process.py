@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.helpers import ADMIN_KEY, AUTH
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -34,7 +36,8 @@ class ServerProcess:
 
     def __init__(self, data_dir: Path, log_path: Path, *, env: dict[str, str] | None = None,
                  settings: dict[str, str] | None = None) -> None:
-        defaults = {"IMAGEREC_EXECUTOR_POLL_SECONDS": "0.2", "IMAGEREC_DEFAULT_WORKERS": "0"}
+        defaults = {"IMAGEREC_EXECUTOR_POLL_SECONDS": "0.2", "IMAGEREC_DEFAULT_WORKERS": "0",
+                    "IMAGEREC_ADMIN_KEY": ADMIN_KEY}
         self.env = (env or clean_env()) | defaults | {"IMAGEREC_DATA_DIR": str(data_dir)} | {
             f"IMAGEREC_{name.upper()}": value for name, value in (settings or {}).items()}
         self.log_path = log_path
@@ -49,7 +52,7 @@ class ServerProcess:
             [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port", str(self.port),
              "--log-level", "warning"], cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        self.client = httpx.Client(base_url=self.base_url, timeout=120)
+        self.client = httpx.Client(base_url=self.base_url, timeout=120, headers=AUTH)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

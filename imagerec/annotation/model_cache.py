@@ -68,8 +68,9 @@ class ModelCache:
         self.loader = loader
         self._models: OrderedDict[CacheKey, LoadedModel] = OrderedDict()
         self._pending: dict[CacheKey, _Pending] = {}
-        self.loads = 0  # counters for tests and health pages
+        self.loads = 0  # counters for tests and /metrics (read at scrape time)
         self.hits = 0
+        self.misses = 0  # requests that started a load (the failed ones too; ``loads`` counts the successes)
         self.evictions = 0
 
     def __len__(self) -> int:
@@ -87,6 +88,7 @@ class ModelCache:
                 return cached
             pending = self._pending.get(key)
             if pending is None:
+                self.misses += 1
                 return await self._load(key, weights_path)
             await pending.done.wait()
             if pending.error is not None:

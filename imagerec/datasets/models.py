@@ -35,6 +35,7 @@ class Dataset(Base):
     summary: Mapped[dict]  # per split: images, instances, backgrounds; plus warnings
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None]
+    created_by: Mapped[str | None] = mapped_column(String(100))  # the name of the key that created it
 
     @property
     def deleted(self) -> bool:

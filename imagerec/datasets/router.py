@@ -6,7 +6,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile, status
 
 from imagerec.datasets import repository, service
 from imagerec.datasets.schemas import DatasetDeleted, DatasetImport, DatasetName, DatasetRead
-from imagerec.deps import DatasetDep, SessionDep, SettingsDep
+from imagerec.deps import CallerDep, DatasetDep, SessionDep, SettingsDep
 from imagerec.fields import OffsetQuery
 from imagerec.forms import OnlyDeclaredFormFields
 from imagerec.vision import VisionTask
@@ -22,8 +22,10 @@ def upload_dataset(
     file: Annotated[UploadFile, File(description="A zip in the Ultralytics layout.")],
     name: Annotated[DatasetName, Form()],
     task: Annotated[VisionTask, Form()],
+    caller: CallerDep,
 ):
-    return service.register_upload(session=session, settings=settings, name=name, task=task, upload=file.file)
+    return service.register_upload(session=session, settings=settings, name=name, task=task, upload=file.file,
+                                   created_by=caller.name)
 
 
 @router.post(
@@ -32,8 +34,9 @@ def upload_dataset(
     status_code=status.HTTP_201_CREATED,
     summary="Register a folder on the server in place",
 )
-def import_dataset(body: DatasetImport, session: SessionDep, settings: SettingsDep):
-    return service.import_path(session=session, settings=settings, name=body.name, task=body.task, path=body.path)
+def import_dataset(body: DatasetImport, session: SessionDep, settings: SettingsDep, caller: CallerDep):
+    return service.import_path(session=session, settings=settings, name=body.name, task=body.task, path=body.path,
+                               created_by=caller.name)
 
 
 @router.get("", response_model=list[DatasetRead], summary="Registered datasets, newest first")
@@ -53,5 +56,5 @@ def get_dataset(dataset: DatasetDep):
 
 @router.delete("/{dataset_id}", response_model=DatasetDeleted,
                summary="Delete a dataset's files; its record stays as the lineage of the models trained on it")
-def delete_dataset(dataset: DatasetDep, session: SessionDep, settings: SettingsDep):
-    return service.delete(session=session, settings=settings, dataset=dataset)
+def delete_dataset(dataset: DatasetDep, session: SessionDep, settings: SettingsDep, caller: CallerDep):
+    return service.delete(session=session, settings=settings, dataset=dataset, caller=caller)

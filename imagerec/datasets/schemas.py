@@ -44,6 +44,7 @@ class DatasetRead(BaseModel):
     source: Literal["upload", "path", "prelabel"]
     source_path: str | None
     created_at: datetime
+    created_by: str | None = Field(None, description="The name of the API key that created it")
 
 
 class DatasetDeleted(BaseModel):

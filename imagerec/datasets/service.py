@@ -24,6 +24,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from imagerec.auth.scopes import Caller, check_owner
 from imagerec.config import Settings
 from imagerec.datasets import archive, layout, repository, validation
 from imagerec.datasets.models import Dataset
@@ -57,7 +58,8 @@ def files_dir(settings: Settings, dataset: Dataset) -> Path:
     return storage_dir(settings, dataset) / "files"
 
 
-def register_upload(*, session: Session, settings: Settings, name: str, task: str, upload: BinaryIO) -> Dataset:
+def register_upload(*, session: Session, settings: Settings, name: str, task: str, upload: BinaryIO,
+                    created_by: str | None = None) -> Dataset:
     """Register the dataset in an uploaded zip (streamed from ``upload``)."""
     _require_free_name(session, name=name)
     with _workspace(settings) as work:
@@ -71,24 +73,27 @@ def register_upload(*, session: Session, settings: Settings, name: str, task: st
         )
         zip_path.unlink()
         source_root = archive.find_root(work / "extract")
-        return _register(session, settings, work, name=name, task=task, source_root=source_root, source_path=None)
+        return _register(session, settings, work, name=name, task=task, source_root=source_root, source_path=None,
+                         created_by=created_by)
 
 
-def import_path(*, session: Session, settings: Settings, name: str, task: str, path: str) -> Dataset:
+def import_path(*, session: Session, settings: Settings, name: str, task: str, path: str,
+                created_by: str | None = None) -> Dataset:
     """Register a server folder in place: images are linked, labels copied (see ``layout``)."""
     source_root = resolve_allowed(settings.allowed_roots, path)
     if not source_root.is_dir():
         raise Unprocessable(f"{path} is not a folder; give the folder that holds the dataset")
     _require_free_name(session, name=name)
     with _workspace(settings) as work:
-        return _register(
-            session, settings, work, name=name, task=task, source_root=source_root, source_path=str(source_root)
-        )
+        return _register(session, settings, work, name=name, task=task, source_root=source_root,
+                         source_path=str(source_root), created_by=created_by)
 
 
-def delete(*, session: Session, settings: Settings, dataset: Dataset) -> DatasetDeleted:
+def delete(*, session: Session, settings: Settings, dataset: Dataset, caller: Caller | None = None) -> DatasetDeleted:
     """Tombstone the row now and remove the files once that has committed; 409 while a queued or running task
     reads it. The models trained on it keep its record; the answer's notes name them."""
+    if caller is not None:
+        check_owner(caller, created_by=dataset.created_by, what=f"dataset {dataset.id}")
     if is_referenced_by_active_task(session, ref_kind="dataset", ref_id=dataset.id):
         raise Conflict(f"dataset {dataset.id} is used by a queued or running task")
     folder = _checked_storage_dir(settings, dataset.storage_path)
@@ -108,7 +113,7 @@ def _require_free_name(session: Session, *, name: str) -> None:
 
 def _register(
     session: Session, settings: Settings, work: Path, *, name: str, task: str, source_root: Path,
-    source_path: str | None,
+    source_path: str | None, created_by: str | None,
 ) -> Dataset:
     staged = work / "dataset"
     metadata, summary = _stage_and_validate(settings, staged, task=task, source_root=source_root,
@@ -127,6 +132,7 @@ def _register(
         kpt_shape=metadata.kpt_shape,
         flip_idx=metadata.flip_idx,
         summary=summary,
+        created_by=created_by,
     )
     try:
         return repository.add(session, dataset=dataset)

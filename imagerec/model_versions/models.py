@@ -41,6 +41,7 @@ class ModelVersion(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None]
+    created_by: Mapped[str | None] = mapped_column(String(100))  # the name of the key that created it
 
     dataset: Mapped[Dataset | None] = relationship(lazy="selectin")
     parent: Mapped[ModelVersion | None] = relationship(remote_side=[id], lazy="selectin", join_depth=1)

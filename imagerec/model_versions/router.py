@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
-from imagerec.deps import SessionDep, SettingsDep
+from imagerec.deps import CallerDep, SessionDep, SettingsDep
 from imagerec.fields import IdPath, OffsetQuery
 from imagerec.model_versions import repository, service
 from imagerec.model_versions.schemas import ModelDeleted, ModelRead
@@ -44,5 +44,6 @@ def make_default(model_id: IdPath, session: SessionDep):
 
 @router.delete("/{model_id}", response_model=ModelDeleted,
                summary="Delete a model's weights; its record stays as the lineage of the models trained from it")
-def delete_model(model_id: IdPath, session: SessionDep, settings: SettingsDep):
-    return service.delete(session, settings=settings, model=service.get_or_404(session, model_id=model_id))
+def delete_model(model_id: IdPath, session: SessionDep, settings: SettingsDep, caller: CallerDep):
+    return service.delete(session, settings=settings, model=service.get_or_404(session, model_id=model_id),
+                          caller=caller)

@@ -37,6 +37,7 @@ class ModelRead(BaseModel):
     dataset: LineageRecord | None = Field(description="What it was trained on; kept after that dataset is deleted.")
     parent: LineageRecord | None = Field(description="What it was trained from; kept after that model is deleted.")
     created_at: datetime
+    created_by: str | None = Field(None, description="The name of the API key that created it")
 
 
 class ModelDeleted(BaseModel):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from imagerec.auth.scopes import Caller, check_owner
 from imagerec.config import Settings
 from imagerec.datasets.models import Dataset
 from imagerec.db import on_commit, utcnow
@@ -69,9 +70,11 @@ def make_default(session: Session, *, model: ModelVersion) -> ModelVersion:
     return model
 
 
-def delete(session: Session, *, settings: Settings, model: ModelVersion) -> ModelDeleted:
+def delete(session: Session, *, settings: Settings, model: ModelVersion, caller: Caller | None = None) -> ModelDeleted:
     """Tombstone the row now and remove the weights once that has committed; 409 while a queued or running
     task reads it. The answer's notes say what the delete touched."""
+    if caller is not None:
+        check_owner(caller, created_by=model.created_by, what=f"model {model.id}")
     if is_referenced_by_active_task(session, ref_kind="model", ref_id=model.id):
         raise Conflict(f"model {model.id} is used by a queued or running task")
     notes = _model_delete_notes(session, model)

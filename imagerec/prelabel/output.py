@@ -77,7 +77,8 @@ def _dataset_row(job, *, name: str, storage_path: str, class_names: list[str], p
                  summary: dict) -> Dataset:
     flip_idx = job.source.flip_idx if job.source is not None else None
     return Dataset(name=name, task=job.task, storage_path=storage_path, source="prelabel", source_path=None,
-                   class_names=class_names, kpt_shape=predictor.kpt_shape, flip_idx=flip_idx, summary=summary)
+                   class_names=class_names, kpt_shape=predictor.kpt_shape, flip_idx=flip_idx, summary=summary,
+                   created_by=job.created_by)
 
 
 def _class_names(job, writer: DatasetWriter, predictor: Predictor) -> list[str]:

@@ -31,6 +31,7 @@ class Job:
     model_imgsz: int
     source: Dataset | None  # detached copy of the source dataset row, or None for a folder
     task: str
+    created_by: str | None = None  # the key that started the job; the dataset it writes records it too
 
 
 def _load(*, task_id: int, settings: Settings, factory: sessionmaker[Session]) -> Job:
@@ -47,7 +48,7 @@ def _load(*, task_id: int, settings: Settings, factory: sessionmaker[Session]) -
             raise LookupError(f"dataset {request.dataset_id} no longer exists")
         params = AnnotateParams.model_validate(request.model_dump(include=set(AnnotateParams.model_fields)))
         return Job(task_id, request, params, settings.data_dir / model.weights_path, model.name, model.imgsz,
-                   source, model.task)
+                   source, model.task, row.created_by)
 
 
 def _items(job: Job, settings: Settings) -> tuple[list[sources.SourceItem], list[str]]:

@@ -31,7 +31,8 @@ def _model(session: Session, *, request: PrelabelRequest, task: str | None) -> M
     return model
 
 
-def start(session: Session, *, settings: Settings, executor: Executor, request: PrelabelRequest) -> Task:
+def start(session: Session, *, settings: Settings, executor: Executor, request: PrelabelRequest,
+          created_by: str | None = None) -> Task:
     params = request.model_dump(mode="json")
     refs: list[tuple[str, int, str]] = []
     dataset = None
@@ -53,7 +54,7 @@ def start(session: Session, *, settings: Settings, executor: Executor, request: 
     refs.append(("model", model.id, "model"))
     params["model_id"] = model.id
     task = Task(kind=TaskKind.annotation, type=TASK_TYPE, name=request.name, status=TaskStatus.queued,
-                params=params)
+                params=params, created_by=created_by)
     tasks_repository.add(session, task=task, refs=refs)
     task.run_dir = f"runs/{task.id}"
     source = f"dataset {dataset.id}" if dataset else "a server folder"

@@ -6,7 +6,7 @@ from imagerec.system.schemas import Health
 router = APIRouter(tags=["system"])
 
 
-@router.get("/health", response_model=Health)
+@router.get("/health", response_model=Health, openapi_extra={"security": []})  # open: no key
 def health(request: Request) -> Health:
     state = request.app.state
     return Health(

@@ -66,6 +66,7 @@ class Task(Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
+    created_by: Mapped[str | None] = mapped_column(String(100))  # the name of the key that started it
 
 
 # The model a task produced, derived rather than stored twice: ModelVersion.training_task_id points back. A deleted

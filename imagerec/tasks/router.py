@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
 
-from imagerec.deps import ExecutorDep, SessionDep, SettingsDep
+from imagerec.deps import CallerDep, ExecutorDep, SessionDep, SettingsDep
 from imagerec.fields import MAX_DB_INT, AfterQuery, IdPath, OffsetQuery
 from imagerec.tasks import repository, service
 from imagerec.tasks.models import TaskStatus
@@ -68,18 +68,19 @@ def make_router(kind: str | None) -> APIRouter:
         return repository.metrics(session, task_id=task_id)
 
     @router.post("/{task_id}/cancel", response_model=TaskRead)
-    def cancel_task(task_id: IdPath, session: SessionDep, executor: ExecutorDep):
-        task = service.get_or_404(session, task_id=task_id, kind=kind)
+    def cancel_task(task_id: IdPath, session: SessionDep, executor: ExecutorDep, caller: CallerDep):
+        task = service.get_controlled(session, task_id=task_id, kind=kind, caller=caller)
         return service.cancel(session, executor=executor, task=task)
 
     @router.post("/{task_id}/resume", response_model=TaskRead, status_code=status.HTTP_202_ACCEPTED)
-    def resume_task(task_id: IdPath, session: SessionDep, settings: SettingsDep, executor: ExecutorDep):
-        task = service.get_or_404(session, task_id=task_id, kind=kind)
+    def resume_task(task_id: IdPath, session: SessionDep, settings: SettingsDep, executor: ExecutorDep,
+                    caller: CallerDep):
+        task = service.get_controlled(session, task_id=task_id, kind=kind, caller=caller)
         return service.resume(session, settings=settings, executor=executor, task=task)
 
     @router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a task and its artifacts")
-    def delete_task(task_id: IdPath, session: SessionDep, settings: SettingsDep):
-        task = service.get_or_404(session, task_id=task_id, kind=kind)
+    def delete_task(task_id: IdPath, session: SessionDep, settings: SettingsDep, caller: CallerDep):
+        task = service.get_controlled(session, task_id=task_id, kind=kind, caller=caller)
         service.delete(session, settings=settings, task=task)
 
     return router

@@ -35,6 +35,7 @@ class TaskRead(BaseModel):
     error: str | None
     model_id: int | None = Field(description="The model this task registered, once it succeeded")
     created_at: datetime
+    created_by: str | None = Field(None, description="The name of the API key that created it")
     started_at: datetime | None
     finished_at: datetime | None
 

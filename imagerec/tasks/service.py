@@ -7,12 +7,13 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from imagerec.auth.scopes import Caller, Scope, check_owner
 from imagerec.config import Settings
 from imagerec.db import on_commit
-from imagerec.errors import Conflict, NotFound
+from imagerec.errors import Conflict, Forbidden, NotFound
 from imagerec.executor.base import Executor
 from imagerec.tasks import repository
-from imagerec.tasks.models import RESUMABLE, Task, TaskStatus
+from imagerec.tasks.models import RESUMABLE, Task, TaskKind, TaskStatus
 
 # A task kind that can resume keeps its resumable checkpoint here, inside its run dir.
 RESUME_CHECKPOINT = "resume.pt"
@@ -22,6 +23,21 @@ def get_or_404(session: Session, *, task_id: int, kind: str | None = None) -> Ta
     task = repository.get(session, task_id)
     if task is None or (kind is not None and task.kind != kind):
         raise NotFound(f"task {task_id} not found")
+    return task
+
+
+# The scope that stops, resumes or deletes a task of each kind (the /api/tasks routes take either).
+CONTROL_SCOPE = {TaskKind.training: Scope.train, TaskKind.annotation: Scope.annotate}
+
+
+def get_controlled(session: Session, *, task_id: int, kind: str | None, caller: Caller) -> Task:
+    """The task, if ``caller`` may stop, resume or delete it: its kind's scope, and its own task or admin."""
+    task = get_or_404(session, task_id=task_id, kind=kind)
+    needed = CONTROL_SCOPE[TaskKind(task.kind)]
+    if not caller.may(needed):
+        raise Forbidden(f"task {task.id} is a {task.kind} task: controlling it needs the '{needed}' scope",
+                        details={"needed": [needed], "held": sorted(caller.scopes)})
+    check_owner(caller, created_by=task.created_by, what=f"task {task.id}")
     return task
 
 

@@ -49,6 +49,7 @@ class RunContext:
     dataset: DatasetInfo
     base_model: ModelInfo | None
     resume_from: Path | None
+    created_by: str | None = None  # the key that started the task; its model records it too
     # Every other dataset and model the task references (its TaskRef rows), by role: replay sources, a teacher …
     datasets_by_role: dict[str, list[DatasetInfo]] = field(default_factory=dict)
     models_by_role: dict[str, list[ModelInfo]] = field(default_factory=dict)
@@ -105,6 +106,7 @@ def _load_context(task_id: int, settings: Settings, session_factory: sessionmake
             dataset=_dataset_info(settings, dataset),
             base_model=model_info(settings, base) if base else None,
             resume_from=resume_checkpoint(settings, task) if task.resume_requested else None,
+            created_by=task.created_by,
             **_referenced(session, settings, task_id=task.id),
         )
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from imagerec.deps import ExecutorDep, SessionDep, SettingsDep
+from imagerec.deps import CallerDep, ExecutorDep, SessionDep, SettingsDep
 from imagerec.tasks.schemas import TaskRead
 from imagerec.training import service
 from imagerec.training.schemas import (
@@ -18,14 +18,16 @@ router = APIRouter()
 
 @router.post("/regular", response_model=TaskRead, status_code=status.HTTP_202_ACCEPTED,
              summary="Start a regular training task")
-def start_regular(request: TrainingRequest, session: SessionDep, settings: SettingsDep, executor: ExecutorDep):
-    return service.start(session, settings=settings, executor=executor, mode=TrainingMode.regular, request=request)
+def start_regular(request: TrainingRequest, session: SessionDep, settings: SettingsDep, executor: ExecutorDep,
+                  caller: CallerDep):
+    return service.start(session, settings=settings, executor=executor, mode=TrainingMode.regular, request=request,
+                         created_by=caller.name)
 
 
 @router.post("/freeze-strategy", response_model=TaskRead, status_code=status.HTTP_202_ACCEPTED,
              summary="Start a staged-freezing fine-tuning task")
 def start_freeze_strategy(request: FreezeStrategyRequest, session: SessionDep, settings: SettingsDep,
-                          executor: ExecutorDep):
+                          executor: ExecutorDep, caller: CallerDep):
     """One continuous training whose frozen layers and learning rate change by stage, at epoch boundaries.
 
     Give `stages` (each `{epochs, freeze, lr_scale, freeze_bn_stats}`) or a `preset` ("head-then-all",
@@ -35,13 +37,13 @@ def start_freeze_strategy(request: FreezeStrategyRequest, session: SessionDep, s
     model); each epoch's metrics carry its `stage`.
     """
     return service.start(session, settings=settings, executor=executor, mode=TrainingMode.freeze_strategy,
-                         request=request)
+                         request=request, created_by=caller.name)
 
 
 @router.post("/distillation", response_model=TaskRead, status_code=status.HTTP_202_ACCEPTED,
              summary="Train a student model to follow a registered teacher model")
 def start_distillation(request: DistillationRequest, session: SessionDep, settings: SettingsDep,
-                       executor: ExecutorDep):
+                       executor: ExecutorDep, caller: CallerDep):
     """The student starts as in regular training (`architecture`, `pretrained_weights` or `base_model_id`) and
     learns from the labels of `dataset_id` plus the frozen `teacher_model_id`, which must share the dataset's task
     and class names (its size may differ). `losses` weighs the distillation terms, each off at weight 0:
@@ -55,12 +57,13 @@ def start_distillation(request: DistillationRequest, session: SessionDep, settin
     alone and load with plain Ultralytics.
     """
     return service.start(session, settings=settings, executor=executor, mode=TrainingMode.distillation,
-                         request=request)
+                         request=request, created_by=caller.name)
 
 
 @router.post("/incremental", response_model=TaskRead, status_code=status.HTTP_202_ACCEPTED,
              summary="Add classes or data to a registered model without forgetting")
-def start_incremental(request: IncrementalRequest, session: SessionDep, settings: SettingsDep, executor: ExecutorDep):
+def start_incremental(request: IncrementalRequest, session: SessionDep, settings: SettingsDep, executor: ExecutorDep,
+                      caller: CallerDep):
     """The new model starts from all of `base_model_id`'s weights, its class outputs widened to the merged classes
     (old names keep their ids, new names are appended, a known name extends its class). It trains on `dataset_id`
     plus a class-balanced `replay` of old images (default sources: the datasets of the base model's lineage), with
@@ -74,4 +77,4 @@ def start_incremental(request: IncrementalRequest, session: SessionDep, settings
     (top-1 for classify).
     """
     return service.start(session, settings=settings, executor=executor, mode=TrainingMode.incremental,
-                         request=request)
+                         request=request, created_by=caller.name)

@@ -91,6 +91,7 @@ def _model_row(ctx: RunContext, plan: TrainPlan, trainer, *, weights_path: str, 
         dataset_id=ctx.dataset.id,
         training_task_id=ctx.task_id,
         parent_id=plan.parent_model_id,
+        created_by=ctx.created_by,
     )
 
 

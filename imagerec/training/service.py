@@ -39,7 +39,7 @@ def _check_starting_point(session: Session, *, settings: Settings, request: Trai
 
 
 def start(session: Session, *, settings: Settings, executor: Executor, mode: TrainingMode,
-          request: TrainingFields) -> Task:
+          request: TrainingFields, created_by: str | None = None) -> Task:
     strategy = STRATEGIES[mode]
     dataset = datasets_service.get_or_404(session, dataset_id=request.dataset_id)
     _check_starting_point(session, settings=settings, request=request, dataset=dataset)
@@ -53,6 +53,7 @@ def start(session: Session, *, settings: Settings, executor: Executor, mode: Tra
         report=report,
         total_epochs=request.epochs,
         epoch=0,
+        created_by=created_by,
     )
     tasks_repository.add(session, task=task, refs=strategy.refs(request))
     task.run_dir = f"runs/{task.id}"

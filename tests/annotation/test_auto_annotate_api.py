@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from imagerec.app import create_app
 from imagerec.config import Settings
 from tests.annotation.image_samples import jpeg_bytes, noise_jpeg, png_bomb, text_named_jpg, truncated_jpeg
+from tests.helpers import api_client
 from tests.trained_models import TrainedModel, register_trained_model
 
 pytestmark = pytest.mark.training
@@ -184,7 +184,7 @@ def test_bad_files_are_refused_by_name(client: TestClient, model_id: int, name, 
 @pytest.fixture
 def strict_client(tmp_path: Path) -> TestClient:
     limits = Settings(data_dir=tmp_path / "strict", annotate_max_file_bytes=20_000, annotate_max_files=2)
-    with TestClient(create_app(limits)) as strict:
+    with api_client(limits) as strict:
         yield strict
 
 

@@ -17,6 +17,7 @@ from imagerec.annotation.runtimes import InferenceModel
 from imagerec.app import create_app
 from imagerec.config import Settings
 from tests.annotation.image_samples import noise_jpeg
+from tests.helpers import AUTH, BASE_URL
 from tests.trained_models import register_trained_model
 
 URL = "/api/auto_annotate"
@@ -146,7 +147,7 @@ async def burst(settings: Settings, trained, *, calls: int, models: int = 1, wit
     async with app.router.lifespan_context(app):
         ids = [register_trained_model(app, trained, name=f"m{i}") for i in range(models)]
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=120) as client:
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=AUTH, timeout=120) as client:
             responses: list[httpx.Response] = []
             health_pending: list[int] = []  # for each /health answer: annotate calls still unanswered then
 

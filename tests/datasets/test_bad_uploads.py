@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from imagerec.app import create_app
 from imagerec.config import Settings
 from tests.datasets.helpers import assert_nothing_registered, dataset_zip, upload
+from tests.helpers import api_client
 
 
 def zip_bytes(members: dict[str, bytes], *, symlinks: dict[str, str] | None = None) -> bytes:
@@ -262,7 +262,7 @@ def tight_settings(tmp_path: Path, allowed_root: Path) -> Settings:
 
 @pytest.fixture
 def tight_client(tight_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(tight_settings)) as test_client:
+    with api_client(tight_settings) as test_client:
         yield test_client
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from imagerec.app import create_app
 from imagerec.config import Settings
 from imagerec.datasets.synthetic import write_dataset
 from tests.datasets.helpers import SMALL, assert_nothing_registered, stored_folders
+from tests.helpers import api_client
 
 URL = "/api/datasets/import-path"
 
@@ -152,7 +152,7 @@ def test_unknown_fields_are_refused(client: TestClient, allowed_root: Path):
 
 @pytest.fixture
 def rootless_client(tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(data_dir=tmp_path / "rootless"))) as test_client:
+    with api_client(Settings(data_dir=tmp_path / "rootless")) as test_client:
         yield test_client
 
 

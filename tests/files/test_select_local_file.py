@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from imagerec.app import create_app
 from imagerec.config import Settings
+from tests.helpers import api_client
 
 URL = "/api/training/select-local-file"
 SECRET = "TOP-SECRET-payroll.csv"
@@ -232,7 +232,7 @@ def test_overlong_path_is_400(client: TestClient, allowed_root: Path) -> None:
 @pytest.fixture
 def rootless_client(tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(data_dir=tmp_path / "data", allowed_roots=[], default_workers=0)
-    with TestClient(create_app(settings)) as test_client:
+    with api_client(settings) as test_client:
         yield test_client
 
 

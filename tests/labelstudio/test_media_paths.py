@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from imagerec.app import create_app
 from imagerec.config import Settings
 from imagerec.labelstudio import schemas
+from tests.helpers import api_client
 from tests.labelstudio.fake_label_studio import FakeLabelStudio
 from tests.labelstudio.test_label_config import RECTANGLES
 from tests.labelstudio.test_protocol import add_model
@@ -67,7 +67,7 @@ def settings(tmp_path: Path, allowed_root: Path, label_studio: FakeLabelStudio) 
 
 @pytest.fixture
 def client(settings: Settings):
-    with TestClient(create_app(settings)) as test_client:
+    with api_client(settings) as test_client:
         assert test_client.post(f"/api/models/{add_model(test_client, 'detect', name='d')}/default").status_code == 200
         yield test_client
 

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from imagerec.config import Settings
 from tests.annotation.brush_decode import decode_mask
 from tests.annotation.drawn import mask_iou, raster
+from tests.helpers import api_client
 from tests.labelstudio.fake_label_studio import FakeLabelStudio
 from tests.trained_models import TrainedModel, register_trained_model
 
@@ -334,9 +335,8 @@ def test_a_task_naming_a_label_studio_api_path_gets_an_empty_result_and_it_is_ne
 
 
 def test_without_label_studio_settings_the_error_says_what_to_set(tmp_path, trained_models) -> None:
-    from imagerec.app import create_app
 
-    with TestClient(create_app(Settings(data_dir=tmp_path / "bare"))) as bare:
+    with api_client(Settings(data_dir=tmp_path / "bare")) as bare:
         default_model(bare, trained_models("detect"))
         response = predict(bare, BOXES.format(threshold=""), ["/data/upload/1/a.png"])
     assert response.status_code == 403

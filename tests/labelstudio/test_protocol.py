@@ -14,10 +14,10 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from imagerec.app import create_app
 from imagerec.config import Settings
 from imagerec.db import unit_of_work
 from imagerec.model_versions.models import ModelVersion
+from tests.helpers import api_client
 from tests.labelstudio.fake_label_studio import FakeLabelStudio
 from tests.labelstudio.test_label_config import CHOICES, KEYPOINTS, RECTANGLES
 
@@ -91,7 +91,7 @@ def test_health_answers_at_once_while_a_predict_waits_on_a_slow_label_studio(tmp
     with FakeLabelStudio(files={"/data/upload/1/a.png": b"not an image"}, delay_seconds=3) as label_studio:
         settings = Settings(data_dir=tmp_path / "data", labelstudio_url=label_studio.url,
                             labelstudio_api_token=label_studio.token)
-        with TestClient(create_app(settings)) as client, ThreadPoolExecutor(1) as pool:
+        with api_client(settings) as client, ThreadPoolExecutor(1) as pool:
             client.post(f"/api/models/{add_model(client, 'detect', name='d')}/default")
             body = {"tasks": [{"id": 1, "data": {"image": "/data/upload/1/a.png"}}], "label_config": RECTANGLES,
                     "project": "1.1718000000", "model_version": None, "params": {}}

@@ -7,16 +7,16 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from imagerec.app import create_app
 from imagerec.body_limit import MULTIPART_SLACK
 from imagerec.config import Settings
+from tests.helpers import api_client
 
 LIMIT = 10_000
 
 
 @pytest.fixture
 def small_client(tmp_path) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(data_dir=tmp_path / "data", upload_max_bytes=LIMIT))) as client:
+    with api_client(Settings(data_dir=tmp_path / "data", upload_max_bytes=LIMIT)) as client:
         yield client
 
 

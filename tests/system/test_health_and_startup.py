@@ -41,7 +41,7 @@ STARTUP_PROBE = textwrap.dedent(
     from imagerec.app import create_app
     from imagerec.config import Settings
 
-    with TestClient(create_app(Settings(data_dir=sys.argv[1]))) as client:
+    with TestClient(create_app(Settings(data_dir=sys.argv[1])), base_url="http://localhost") as client:
         status = client.get("/health").status_code
     heavy = sorted(name for name in ("torch", "ultralytics") if name in sys.modules)
     print(f"health={status} heavy={','.join(heavy) or 'none'}")

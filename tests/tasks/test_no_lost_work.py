@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.helpers import TERMINAL, register_dataset, start_training, tiny_training, wait_for
+from tests.helpers import AUTH, TERMINAL, register_dataset, start_training, tiny_training, wait_for
 from tests.server_process import ServerProcess
 
 pytestmark = pytest.mark.training
@@ -32,7 +32,7 @@ def test_200_concurrent_readers_during_a_training_get_no_server_error(tmp_path):
         barrier = threading.Barrier(200)
 
         def read(_index: int) -> int:
-            with httpx.Client(base_url=server.base_url, timeout=180) as reader:
+            with httpx.Client(base_url=server.base_url, timeout=180, headers=AUTH) as reader:
                 barrier.wait()
                 return reader.get("/api/training/tasks", params={"limit": 500}).status_code
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from imagerec.app import create_app
 from imagerec.datasets.synthetic import class_names
 from imagerec.training import ultralytics_env
 from imagerec.training.starting_point import architecture_yaml
 from tests.helpers import (
+    api_client,
     leave_as_if_server_crashed,
     register_dataset,
     tiny_training,
@@ -165,7 +164,7 @@ def _after_first_epoch(task: dict) -> bool:
 @pytest.mark.training
 def test_interrupted_staged_task_resumes_in_the_right_stage(settings, tmp_path):
     stages = [{"epochs": 1, "freeze": "backbone"}, {"epochs": 1, "freeze": 5}, {"epochs": 2, "freeze": "none"}]
-    with TestClient(create_app(settings)) as client:
+    with api_client(settings) as client:
         dataset = register_dataset(client, tmp_path, "detect", train=64)
         response = client.post(URL, json=_body(dataset["id"], batch=4, stages=stages))  # random init: ~2 s epochs
         assert response.status_code == 202, response.text
@@ -177,7 +176,7 @@ def test_interrupted_staged_task_resumes_in_the_right_stage(settings, tmp_path):
         assert wait_until_finished(client, task["id"])["status"] == "cancelled"
         leave_as_if_server_crashed(client, task["id"])
 
-    with TestClient(create_app(settings)) as client:
+    with api_client(settings) as client:
         interrupted = client.get(f"/api/training/tasks/{task['id']}").json()
         assert interrupted["status"] == "interrupted"
         resume_epoch = interrupted["progress"]["epoch"] + 1

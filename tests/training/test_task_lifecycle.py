@@ -7,12 +7,11 @@ import signal
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from imagerec.app import create_app
 from imagerec.db import unit_of_work
 from imagerec.tasks.models import Task
 from tests.helpers import (
+    api_client,
     leave_as_if_server_crashed,
     register_dataset,
     start_training,
@@ -88,7 +87,7 @@ def test_worker_killed_mid_epoch_fails_with_reason_and_api_survives(client, tmp_
 
 
 def test_task_left_running_becomes_interrupted_and_resumes_to_success(settings, tmp_path):
-    with TestClient(create_app(settings)) as client:
+    with api_client(settings) as client:
         dataset = register_dataset(client, tmp_path, "detect", train=64)
         task = start_training(client, tiny_training(dataset["id"], epochs=6, batch=4))
         wait_for(client, task["id"], _after_first_epoch, what="the first epoch")
@@ -96,7 +95,7 @@ def test_task_left_running_becomes_interrupted_and_resumes_to_success(settings, 
         assert wait_until_finished(client, task["id"])["status"] == "cancelled"
         leave_as_if_server_crashed(client, task["id"])
 
-    with TestClient(create_app(settings)) as client:
+    with api_client(settings) as client:
         interrupted = client.get(f"/api/training/tasks/{task['id']}").json()
         assert interrupted["status"] == "interrupted"
         epochs_before = interrupted["progress"]["epoch"]
@@ -147,7 +146,7 @@ def impatient_settings(settings):
 
 
 def test_task_that_does_not_stop_in_time_is_killed(impatient_settings, tmp_path):
-    with TestClient(create_app(impatient_settings)) as client:
+    with api_client(impatient_settings) as client:
         dataset = register_dataset(client, tmp_path, "detect", train=32, imgsz=320)
         # imgsz 320, batch 16: a batch takes over a second here, far longer than the 0.05 s grace period
         task = start_training(client, tiny_training(dataset["id"], epochs=5, imgsz=320, batch=16))

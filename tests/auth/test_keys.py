@@ -1,0 +1,144 @@
+"""API keys over HTTP: every route but the open ones needs one, scopes, key lifecycle, basic auth for Label
+Studio, the bootstrap admin key file, and who may stop or delete whose work."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import stat
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from imagerec.app import create_app
+from imagerec.config import Settings
+from tests.helpers import ADMIN_KEY, AUTH, BASE_URL, api_client, register_dataset, tiny_training
+
+OPEN = {("GET", "/health"), ("GET", "/docs"), ("GET", "/redoc"), ("GET", "/openapi.json")}
+
+
+def _anonymous(app) -> TestClient:
+    return TestClient(app, base_url=BASE_URL)
+
+
+def _key(client: TestClient, name: str, *scopes: str, **extra) -> dict:
+    response = client.post("/api/keys", json={"name": name, "scopes": list(scopes), **extra})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _as(key: dict) -> dict:
+    return {"Authorization": f"Bearer {key['key']}"}
+
+
+def test_every_route_but_the_open_ones_answers_401_without_a_key(client):
+    anonymous = _anonymous(client.app)
+    checked = 0
+    for path, operations in client.app.openapi()["paths"].items():
+        for method in operations:
+            if (method.upper(), path) in OPEN:
+                continue
+            url = re.sub(r"\{[^}]+\}", "1", path)
+            response = anonymous.request(method.upper(), url)
+            assert response.status_code == 401, (method, path, response.status_code, response.text)
+            assert "API key" in response.json()["detail"]
+            checked += 1
+    assert checked >= 40
+    assert anonymous.get("/health").status_code == 200
+
+
+def test_health_stays_open_and_says_nothing_sensitive(client):
+    body = _anonymous(client.app).get("/health").text
+    assert ADMIN_KEY not in body and "key" not in body.lower()
+
+
+@pytest.mark.parametrize("scopes, allowed, refused", [
+    (["read"], [("GET", "/api/datasets"), ("GET", "/api/models"), ("GET", "/api/tasks")],
+     [("POST", "/api/training/regular"), ("POST", "/api/auto_annotate"), ("GET", "/api/keys")]),
+    (["annotate"], [("GET", "/api/annotation/jobs"), ("POST", "/labelstudio/setup")],
+     [("GET", "/api/datasets"), ("POST", "/api/training/regular"), ("GET", "/api/keys")]),
+    (["train"], [("GET", "/api/datasets"), ("POST", "/api/training/regular")],
+     [("POST", "/api/auto_annotate"), ("GET", "/api/keys")]),
+])
+def test_scopes_grant_what_they_say(client, scopes, allowed, refused):
+    headers = _as(_key(client, "-".join(scopes), *scopes))
+    for method, url in allowed:
+        response = client.request(method, url, headers=headers, json={})
+        assert response.status_code not in (401, 403), (method, url, response.text)
+    for method, url in refused:
+        response = client.request(method, url, headers=headers, json={})
+        assert response.status_code == 403, (method, url, response.text)
+        assert "scope" in response.json()["detail"]
+
+
+def test_a_key_is_shown_once_stored_as_a_hash_and_revoked_at_once(client, settings):
+    created = _key(client, "ci", "train")
+    assert created["key"].startswith("irk_")
+    listed = client.get("/api/keys").json()
+    assert all("key" not in row for row in listed) and created["key"] not in str(listed)
+    assert created["key"] not in (settings.data_dir / "imagerec.db").read_bytes().decode(errors="ignore")
+    headers = _as(created)
+    assert client.get("/api/datasets", headers=headers).status_code == 200
+    assert next(row for row in client.get("/api/keys").json() if row["name"] == "ci")["last_used_at"]
+    assert client.delete(f"/api/keys/{created['id']}").json()["revoked_at"]
+    assert client.get("/api/datasets", headers=headers).status_code == 401
+
+
+def test_an_expired_key_is_refused(client):
+    soon = (datetime.now(UTC) + timedelta(milliseconds=200)).isoformat()
+    key = _key(client, "short", "read", expires_at=soon)
+    past = _key(client, "past", "read", expires_at=(datetime.now(UTC) - timedelta(seconds=1)).isoformat())
+    assert client.get("/api/datasets", headers=_as(past)).status_code == 401
+    assert client.get("/api/datasets", headers=_as(key)).status_code in (200, 401)  # valid until `soon`
+
+
+def test_label_studio_paths_take_the_key_as_the_basic_auth_password(client):
+    key = _key(client, "label-studio", "annotate")
+    basic = {"Authorization": "Basic " + base64.b64encode(f"labelstudio:{key['key']}".encode()).decode()}
+    anonymous = _anonymous(client.app)
+    assert anonymous.get("/labelstudio/health", headers=basic).status_code == 200
+    refused = anonymous.get("/labelstudio/health")
+    assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Basic")
+    assert anonymous.get("/api/annotation/jobs", headers=basic).status_code == 401  # basic auth is for /labelstudio
+
+
+def test_the_first_start_writes_an_admin_key_file_readable_by_its_owner_only(tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv("IMAGEREC_ADMIN_KEY")
+    settings = Settings(data_dir=tmp_path / "data")
+    with caplog.at_level(logging.WARNING), TestClient(create_app(settings), base_url=BASE_URL) as client:
+        key_file = settings.data_dir / "admin.key"
+        key = key_file.read_text().strip()
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert client.get("/api/keys", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert str(key_file) in caplog.text and key not in caplog.text
+    with TestClient(create_app(settings), base_url=BASE_URL) as client:  # a restart keeps the same key
+        assert key_file.read_text().strip() == key
+        assert client.get("/api/keys", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+
+@pytest.mark.training
+def test_work_records_its_key_and_another_key_needs_admin_to_stop_it(client, tmp_path):
+    dataset = register_dataset(client, tmp_path, "classify")
+    owner, other = _as(_key(client, "owner", "train")), _as(_key(client, "other", "train"))
+    task = client.post("/api/training/regular", json=tiny_training(dataset["id"], epochs=300), headers=owner).json()
+    assert task["created_by"] == "owner"
+    refused = client.post(f"/api/tasks/{task['id']}/cancel", headers=other)
+    assert refused.status_code == 403 and "admin" in refused.json()["detail"]
+    assert client.post(f"/api/tasks/{task['id']}/cancel", headers=owner).status_code == 200
+    assert client.get(f"/api/datasets/{dataset['id']}").json()["created_by"].startswith("admin")
+
+
+def test_auth_off_lets_every_request_in_and_says_so(tmp_path, monkeypatch, caplog):
+    monkeypatch.delenv("IMAGEREC_ADMIN_KEY")
+    with caplog.at_level(logging.WARNING), api_client(Settings(data_dir=tmp_path / "data", auth="off")) as client:
+        assert _anonymous(client.app).get("/api/datasets").status_code == 200
+    assert "IMAGEREC_AUTH=off" in caplog.text
+    assert not (tmp_path / "data" / "admin.key").exists()
+
+
+def test_a_wrong_key_is_401_with_a_bearer_challenge(client):
+    response = _anonymous(client.app).get("/api/datasets", headers={"Authorization": "Bearer irk_nope_nope"})
+    assert response.status_code == 401 and response.headers["www-authenticate"].startswith("Bearer")
+    assert AUTH  # the fixture's key is what every other test sends
