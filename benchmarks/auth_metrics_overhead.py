@@ -1,6 +1,7 @@
 """What API keys, metrics and request logs cost an auto-annotation: p50 with them on over p50 with them off.
 
     cd benchmarks && ../.venv/bin/python auth_metrics_overhead.py [--rounds 5] [--n 40] [--imgsz 640] [--weights W]
+        [--control]
 
 Setup as in ``annotate_latency.py``: a yolov8n detect model trained ~25 s on the synthetic shapes and registered in
 a fresh data dir, one 640×480 JPEG held in memory (~25–40 objects found), predicted at ``--imgsz``. Two real
@@ -14,9 +15,11 @@ a fresh data dir, one 640×480 JPEG held in memory (~25–40 objects found), pre
   measures the whole middleware (metrics and the log line) on its own.
 
 Samples of the two alternate (on, off; off, on; …) after a warm-up, 50 ms apart, so neither server's threads
-are busy while the other is measured. ``--rounds`` rounds, each with fresh servers (a process's predict speed
-varies by a few percent from one process to the next, more than the effect measured); percentiles are over all
-samples. At the end of each round the on server's ``/metrics`` must show every annotate request it answered.
+are busy while the other is measured; the two servers start in turn first from round to round. ``--control``
+makes both servers the same (auth and metrics off): its ratio is the noise floor of the method. ``--rounds``
+rounds, each with fresh servers (a process's predict speed varies by a few percent from one process to the next,
+more than the effect measured); percentiles are over all samples. At the end of each round the on server's
+``/metrics`` must show every annotate request it answered.
 Also recorded:
 
 - ``cheap_request``: ``GET /api/models/{id}`` on both servers (a database read, almost no work): the absolute
