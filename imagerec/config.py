@@ -95,6 +95,11 @@ class Settings(BaseSettings):
             resolved.append(real)
         return resolved
 
+    @field_validator("admin_key")
+    @classmethod
+    def _empty_admin_key_is_unset(cls, key: SecretStr | None) -> SecretStr | None:
+        return key if key is not None and key.get_secret_value().strip() else None
+
     @model_validator(mode="after")
     def _absolute_data_dir(self) -> Settings:
         self.data_dir = self.data_dir.expanduser().resolve()
