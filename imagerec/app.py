@@ -17,6 +17,7 @@ from imagerec.annotation.limiter import Overloaded
 from imagerec.annotation.router import overloaded_response
 from imagerec.annotation.runtime import build_runtime
 from imagerec.api_docs import install_api_docs
+from imagerec.auth.cache import CheckedKeys
 from imagerec.auth.service import bootstrap_admin_key
 from imagerec.body_limit import BodySizeLimit
 from imagerec.browser_guard import BrowserGuard
@@ -44,6 +45,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.executor = executor
     app.state.annotation_runtime = annotation_runtime = build_runtime(settings)  # models load on first use
     app.state.key_last_used = {}  # key id → when its last_used_at was last written (see auth.deps)
+    app.state.checked_keys = CheckedKeys(settings.data_dir)
     _announce_auth(settings, bootstrap_admin_key(settings, app.state.session_factory))
     executor.start()
     try:

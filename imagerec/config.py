@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     zip_max_members: int = Field(200_000, gt=0, description="Most files a dataset zip may hold.")
     image_max_pixels: int = Field(100_000_000, gt=0, description="Images with more pixels are refused (bombs).")
     default_workers: int = Field(2, ge=0, le=32, description="Dataloader workers when a request gives none.")
+    training_plots: bool = Field(
+        True, description="Ultralytics' training plots (results.png, confusion matrix, PR curves) in the run folder."
+    )
     model_cache_size: int = Field(4, ge=1, le=64, description="Models kept loaded for auto-annotation (LRU).")
     annotate_max_concurrent: int = Field(2, ge=1, le=64, description="Annotation requests running inference at once.")
     annotate_max_waiting: int = Field(16, ge=0, le=10_000, description="Requests that may wait; more get 429/503.")

@@ -7,6 +7,7 @@ from imagerec.auth.deps import by_method, require
 from imagerec.auth.router import router as keys_router
 from imagerec.auth.scopes import Scope
 from imagerec.datasets.router import router as datasets_router
+from imagerec.evaluation.router import router as evaluations_router
 from imagerec.files.router import router as files_router
 from imagerec.labelstudio.router import router as labelstudio_router
 from imagerec.model_versions.router import router as models_router
@@ -14,6 +15,7 @@ from imagerec.prelabel.router import router as prelabel_router
 from imagerec.system.router import router as system_router
 from imagerec.tasks.models import TaskKind
 from imagerec.tasks.router import make_router as make_tasks_router
+from imagerec.training.artifacts import router as artifacts_router
 from imagerec.training.router import router as training_router
 
 
@@ -28,10 +30,12 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(training_router, prefix="/api/training", tags=["training"], dependencies=[require(*trains)])
     app.include_router(make_tasks_router(TaskKind.training), prefix="/api/training/tasks", tags=["training"],
                        dependencies=[tracked])
+    app.include_router(artifacts_router, prefix="/api/training/tasks", tags=["training"], dependencies=[tracked])
     app.include_router(files_router, prefix="/api/training", tags=["files"], dependencies=[require(*trains)])
     app.include_router(make_tasks_router(None), prefix="/api/tasks", tags=["tasks"], dependencies=[
         by_method(read=(Scope.read, Scope.annotate), write=(Scope.train, Scope.annotate))])
     app.include_router(models_router, prefix="/api/models", tags=["models"], dependencies=[tracked])
+    app.include_router(evaluations_router, prefix="/api/evaluations", tags=["evaluations"], dependencies=[tracked])
     app.include_router(annotation_router, prefix="/api", tags=["annotation"],  # POST /api/auto_annotate
                        dependencies=[require(Scope.annotate)])
     app.include_router(prelabel_router, prefix="/api/annotation/jobs", tags=["annotation"],

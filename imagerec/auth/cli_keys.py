@@ -20,7 +20,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.sqlalchemy_url, pool_size=1)
     factory = make_session_factory(engine)
     try:
-        return {"create": _create, "list": _list, "revoke": _revoke}[args.action](args, factory)
+        return {"create": _create, "list": _list, "revoke": _revoke}[args.action](args, factory, settings)
     except ImagerecError as error:
         print(f"imagerec keys: error: {error.message}", file=sys.stderr)
         return 1
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         engine.dispose()
 
 
-def _create(args: argparse.Namespace, factory) -> int:
+def _create(args: argparse.Namespace, factory, _settings: Settings) -> int:
     if args.expires is not None and args.expires.tzinfo is None:
         print("imagerec keys: error: --expires needs a time zone (e.g. 2027-01-31T00:00Z)", file=sys.stderr)
         return 2
@@ -41,7 +41,7 @@ def _create(args: argparse.Namespace, factory) -> int:
     return 0
 
 
-def _list(_args: argparse.Namespace, factory) -> int:
+def _list(_args: argparse.Namespace, factory, _settings: Settings) -> int:
     with read_session(factory) as session:
         for key in repository.list_keys(session):
             state = "revoked" if key.revoked_at else "active"
@@ -49,8 +49,8 @@ def _list(_args: argparse.Namespace, factory) -> int:
     return 0
 
 
-def _revoke(args: argparse.Namespace, factory) -> int:
+def _revoke(args: argparse.Namespace, factory, settings: Settings) -> int:
     with unit_of_work(factory) as session:
-        key = service.revoke(session, key=service.get_or_404(session, key_id=args.id))
+        key = service.revoke(session, key=service.get_or_404(session, key_id=args.id), data_dir=settings.data_dir)
         print(f"revoked key {key.id} '{key.name}'")
     return 0

@@ -5,6 +5,7 @@ basic-auth password, which is what Label Studio's "Connect model" form sends) an
 key. ``require(scope, …)`` adds the scope check: 403 naming the scope needed and the ones the key has. With
 ``IMAGEREC_AUTH=off`` every request is the anonymous caller with every scope. The caller is kept on
 ``request.state.caller`` for the request log; a key's ``last_used_at`` is written at most once a minute.
+Checked keys are remembered per process (``auth.cache``); a revocation still counts from the next request on.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from imagerec.auth import service
+from imagerec.auth.cache import CheckedKeys
 from imagerec.auth.scopes import Caller, Scope
 from imagerec.db import BUSY_ERRORS, read_connection
 from imagerec.errors import Forbidden, Unauthorized
@@ -45,8 +47,15 @@ def _challenge(request: Request) -> dict[str, str]:
 
 
 def _identify(request: Request, presented: str) -> Caller | None:
+    checked: CheckedKeys = request.app.state.checked_keys
+    caller = checked.get(presented)
+    if caller is not None:
+        return caller
     with read_connection(request.app.state.engine) as connection:
-        return service.identify(connection, settings=request.app.state.settings, presented=presented)
+        caller = service.identify(connection, settings=request.app.state.settings, presented=presented)
+    if caller is not None:
+        checked.put(presented, caller)
+    return caller
 
 
 def _touch_due(request: Request, caller: Caller) -> bool:
@@ -77,8 +86,9 @@ async def get_caller(request: Request) -> Caller:
         presented = _presented_key(request)
         if presented is None:
             raise Unauthorized("an API key is needed: send 'Authorization: Bearer <key>'", headers=_challenge(request))
-        # On the event loop: one indexed read of a WAL database (tens of µs) costs less than a worker-thread hop,
-        # which waits for the GIL behind running inferences (measured: benchmarks/auth_metrics_overhead.py).
+        # On the event loop: a cache hit costs a stat, a miss one indexed read of a WAL database; either is cheaper
+        # than a worker-thread hop, which waits for the GIL behind running inferences
+        # (measured: benchmarks/auth_metrics_overhead.py).
         caller = _identify(request, presented)
         if caller is None:
             raise Unauthorized("the API key is not valid (unknown, revoked or expired)", headers=_challenge(request))

@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 
 from imagerec.auth import repository, service
 from imagerec.auth.schemas import KeyCreate, KeyCreated, KeyRead
-from imagerec.deps import CallerDep, SessionDep
+from imagerec.deps import CallerDep, SessionDep, SettingsDep
 from imagerec.fields import IdPath
 
 router = APIRouter()
@@ -26,5 +26,5 @@ def list_keys(session: SessionDep):
 
 
 @router.delete("/{key_id}", response_model=KeyRead, summary="Revoke a key: refused from the next request on")
-def revoke_key(key_id: IdPath, session: SessionDep):
-    return service.revoke(session, key=service.get_or_404(session, key_id=key_id))
+def revoke_key(key_id: IdPath, session: SessionDep, settings: SettingsDep):
+    return service.revoke(session, key=service.get_or_404(session, key_id=key_id), data_dir=settings.data_dir)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -39,6 +40,7 @@ class Caller:
     name: str
     scopes: frozenset[Scope]
     key_id: int | None = None
+    expires_at: datetime | None = None
 
     def may(self, scope: Scope) -> bool:
         return scope in self.scopes

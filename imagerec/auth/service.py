@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from imagerec.auth import repository
+from imagerec.auth.cache import move_stamp
 from imagerec.auth.models import ApiKey
 from imagerec.auth.scopes import Caller, Scope, granted
 from imagerec.config import Settings
@@ -60,8 +61,11 @@ def get_or_404(session: Session, *, key_id: int) -> ApiKey:
     return key
 
 
-def revoke(session: Session, *, key: ApiKey) -> ApiKey:
+def revoke(session: Session, *, key: ApiKey, data_dir: Path) -> ApiKey:
+    """Revoke ``key``; committed here, so the stamp that tells every server process moves after the change."""
     repository.revoke(session, key_id=key.id, at=utcnow())
+    session.commit()
+    move_stamp(data_dir)
     session.refresh(key)
     return key
 
@@ -80,7 +84,7 @@ def identify(connection: Connection, *, settings: Settings, presented: str) -> C
         return None
     if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= utcnow()):
         return None
-    return Caller(name=key.name, scopes=granted(key.scopes), key_id=key.id)
+    return Caller(name=key.name, scopes=granted(key.scopes), key_id=key.id, expires_at=key.expires_at)
 
 
 def touch(factory: sessionmaker[Session], *, key_id: int) -> None:

@@ -20,15 +20,11 @@ from imagerec.db import make_engine, make_session_factory, retry_busy, unit_of_w
 from imagerec.errors import relative_paths
 from imagerec.executor import ownership
 from imagerec.tasks import repository
+from imagerec.tasks.kinds import KINDS
 from imagerec.tasks.models import TaskKind, TaskStatus
 from imagerec.tasks.reporter import TaskReporter
 from imagerec.text import one_line_cause, plain
 
-# The runner of each task kind: "module:function", imported only inside the child (it may import torch).
-RUNNERS = {
-    TaskKind.training: "imagerec.training.runner:run",
-    TaskKind.annotation: "imagerec.prelabel.runner:run",
-}
 LOCK_WAIT_SECONDS = 30.0  # a previous owner that is being killed releases the folder within this
 TRACEBACK_MAX_LINES = 60
 
@@ -44,7 +40,7 @@ def _redirect_output(log_path: Path) -> None:
 
 
 def _load_runner(kind: str):
-    module_name, function_name = RUNNERS[TaskKind(kind)].split(":")
+    module_name, function_name = KINDS[TaskKind(kind)].runner.split(":")
     return getattr(importlib.import_module(module_name), function_name)
 
 

@@ -38,6 +38,12 @@ class ModelRead(BaseModel):
     parent: LineageRecord | None = Field(description="What it was trained from; kept after that model is deleted.")
     created_at: datetime
     created_by: str | None = Field(None, description="The name of the API key that created it")
+    evaluation_id: int | None = Field(None, description="Its training's final validation, as an evaluation")
+
+
+class PromotedModel(ModelRead):
+    promotion: dict[str, Any] | None = Field(None, description="The guard's verdict: the comparison with the "
+                                             "previous default, and whether the promotion was forced")
 
 
 class ModelDeleted(BaseModel):

@@ -8,7 +8,6 @@ from imagerec.annotation.predictions import check_shapes, resolve_classes
 from imagerec.config import Settings
 from imagerec.datasets import repository as datasets_repository
 from imagerec.datasets import service as datasets_service
-from imagerec.db import on_commit
 from imagerec.errors import Conflict, NotFound, Unprocessable
 from imagerec.executor.base import Executor
 from imagerec.files.service import resolve_allowed
@@ -16,8 +15,8 @@ from imagerec.model_versions import repository as models_repository
 from imagerec.model_versions import service as models_service
 from imagerec.model_versions.models import ModelVersion
 from imagerec.prelabel.schemas import PrelabelRequest
-from imagerec.tasks import repository as tasks_repository
-from imagerec.tasks.models import Task, TaskKind, TaskStatus
+from imagerec.tasks.kinds import queue_task
+from imagerec.tasks.models import Task, TaskKind
 
 TASK_TYPE = "prelabel"
 
@@ -53,11 +52,7 @@ def start(session: Session, *, settings: Settings, executor: Executor, request: 
         raise Conflict(f"a dataset named {request.name!r} already exists")
     refs.append(("model", model.id, "model"))
     params["model_id"] = model.id
-    task = Task(kind=TaskKind.annotation, type=TASK_TYPE, name=request.name, status=TaskStatus.queued,
-                params=params, created_by=created_by)
-    tasks_repository.add(session, task=task, refs=refs)
-    task.run_dir = f"runs/{task.id}"
     source = f"dataset {dataset.id}" if dataset else "a server folder"
-    tasks_repository.append_log(session, task_id=task.id, message=f"queued: pre-label {source} with model {model.id}")
-    on_commit(session, lambda: executor.submit(task.id))
-    return task
+    return queue_task(session, executor=executor, kind=TaskKind.annotation, type_=TASK_TYPE, name=request.name,
+                      params=params, refs=refs, created_by=created_by,
+                      message=f"queued: pre-label {source} with model {model.id}")

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections import Counter
 from pathlib import Path
 
 from imagerec.annotation.formats.yolo_text import yolo_label_text
 from imagerec.annotation.schemas import ImageAnnotations
+from imagerec.files.links import link_file
 from imagerec.prelabel.sources import SourceItem
 from imagerec.vision import VisionTask
-
-
-def link_file(source: Path, target: Path) -> None:
-    """A hard link when the filesystem allows (survives the source's deletion), else a symlink."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        os.symlink(source, target)
 
 
 class DatasetWriter:

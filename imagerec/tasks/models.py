@@ -1,4 +1,4 @@
-"""Task records. A task is one asynchronous unit of work (a training today; annotation and evaluation later).
+"""Task records. A task is one asynchronous unit of work: a training, a pre-labelling job or an evaluation.
 
 Status is a small enum; every change of it is a conditional UPDATE (see repository.transition), so the API's
 cancel and a child's finish can never leave an impossible state. Cancel is a flag, not a status.
@@ -34,6 +34,7 @@ RESUMABLE = (TaskStatus.interrupted, TaskStatus.cancelled, TaskStatus.failed)
 class TaskKind(StrEnum):
     training = "training"
     annotation = "annotation"  # batch pre-labelling
+    evaluation = "evaluation"  # one or more models measured on a dataset split
 
 
 class Task(Base):

@@ -7,12 +7,13 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from imagerec.auth.scopes import Caller, Scope, check_owner
+from imagerec.auth.scopes import Caller, check_owner
 from imagerec.config import Settings
 from imagerec.db import on_commit
 from imagerec.errors import Conflict, Forbidden, NotFound
 from imagerec.executor.base import Executor
 from imagerec.tasks import repository
+from imagerec.tasks.kinds import KINDS
 from imagerec.tasks.models import RESUMABLE, Task, TaskKind, TaskStatus
 
 # A task kind that can resume keeps its resumable checkpoint here, inside its run dir.
@@ -26,14 +27,10 @@ def get_or_404(session: Session, *, task_id: int, kind: str | None = None) -> Ta
     return task
 
 
-# The scope that stops, resumes or deletes a task of each kind (the /api/tasks routes take either).
-CONTROL_SCOPE = {TaskKind.training: Scope.train, TaskKind.annotation: Scope.annotate}
-
-
 def get_controlled(session: Session, *, task_id: int, kind: str | None, caller: Caller) -> Task:
     """The task, if ``caller`` may stop, resume or delete it: its kind's scope, and its own task or admin."""
     task = get_or_404(session, task_id=task_id, kind=kind)
-    needed = CONTROL_SCOPE[TaskKind(task.kind)]
+    needed = KINDS[TaskKind(task.kind)].control_scope
     if not caller.may(needed):
         raise Forbidden(f"task {task.id} is a {task.kind} task: controlling it needs the '{needed}' scope",
                         details={"needed": [needed], "held": sorted(caller.scopes)})
@@ -67,6 +64,8 @@ def resume_checkpoint(settings: Settings, task: Task) -> Path | None:
 def resume(session: Session, *, settings: Settings, executor: Executor, task: Task) -> Task:
     """Queue an interrupted, cancelled or failed task again. It continues from its checkpoint when it has one
     (a checkpoint that already holds every epoch is validated and registered); without one it starts over."""
+    if not KINDS[TaskKind(task.kind)].resumable:
+        raise Conflict(f"task {task.id} is a {task.kind} task, which cannot be resumed")
     if task.status not in RESUMABLE:
         raise Conflict(f"only interrupted, cancelled or failed tasks can be resumed; task {task.id} is {task.status}")
     checkpoint = resume_checkpoint(settings, task)

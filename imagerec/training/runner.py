@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -9,6 +10,10 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from imagerec.config import Settings
+from imagerec.db import utcnow
+from imagerec.evaluation import repository as evaluations
+from imagerec.evaluation import results
+from imagerec.evaluation.models import Evaluation
 from imagerec.model_versions import service as models_service
 from imagerec.model_versions.models import ModelVersion
 from imagerec.tasks import repository
@@ -22,6 +27,8 @@ from imagerec.training.hooks import TrainingCancelled, TrainingHooks
 from imagerec.training.metrics import normalize
 from imagerec.training.schemas import TrainingMode
 from imagerec.training.strategies import STRATEGIES, TrainPlan
+
+TRAINING_EVAL_CONF = 0.25  # the operating confidence a training's evaluation reports precision and recall at
 
 
 def _train_args(ctx: RunContext, plan: TrainPlan) -> dict:
@@ -41,7 +48,7 @@ def _train_args(ctx: RunContext, plan: TrainPlan) -> dict:
         "project": str(ctx.run_dir),
         "name": "train",
         "exist_ok": True,
-        "plots": False,  # plotting fetches fonts from the internet; the metrics live in the database
+        "plots": ctx.settings.training_plots,  # results.png, curves, confusion matrix (fonts are local)
         "verbose": True,
     }
     return args | plan.train_args
@@ -82,7 +89,7 @@ def _model_row(ctx: RunContext, plan: TrainPlan, trainer, *, weights_path: str, 
         name=ctx.name or f"{plan.architecture}-{ctx.task}-task{ctx.task_id}",
         task=ctx.task,
         architecture=plan.architecture,
-        class_names=[trainer.data["names"][i] for i in sorted(trainer.data["names"])],
+        class_names=_class_names(trainer),
         imgsz=int(trainer.args.imgsz),
         metrics=metrics,
         weights_path=weights_path,
@@ -93,6 +100,50 @@ def _model_row(ctx: RunContext, plan: TrainPlan, trainer, *, weights_path: str, 
         parent_id=plan.parent_model_id,
         created_by=ctx.created_by,
     )
+
+
+def _final_evaluation(ctx: RunContext, trainer, reporter: TaskReporter) -> dict | None:
+    """The trainer's final validation as the fields of the new model's evaluation row (all but ``model_id``), or
+    None, with a warning, when it cannot be read: the model is registered either way."""
+    try:
+        names = _class_names(trainer)
+        metrics = _final_validation_metrics(trainer)
+        result = results.result(metrics, task=ctx.task, names=dict(enumerate(names)), conf=TRAINING_EVAL_CONF)
+        json.dumps(result, allow_nan=False)  # what any database's JSON column takes
+    except Exception as error:  # the model must not be lost to its evaluation
+        reporter.log(f"the final validation could not be stored as the model's evaluation: {error!r}",
+                     level="warning")
+        return None
+    params = {"conf": TRAINING_EVAL_CONF, "iou": 0.7, "match_iou": 0.5, "imgsz": int(trainer.args.imgsz),
+              "batch": int(trainer.args.batch), "device": str(trainer.args.device), "analysis": False,
+              "split": "val"}
+    return {"task_id": None, "dataset_id": ctx.dataset.id, "split": "val", "vision_task": ctx.task,
+            "source": "training", "params": params, "recorded_status": "succeeded", "metrics": result,
+            "classes": {"common": names, "model_only": [], "dataset_only": []},
+            "images": _validation_images(trainer),
+            "files_dir": (ctx.run_dir / "train").relative_to(ctx.settings.data_dir).as_posix(),
+            "finished_at": utcnow(), "created_by": ctx.created_by}
+
+
+def _final_validation_metrics(trainer):
+    """Ultralytics' metrics object of the last validation: ``final_eval`` runs the trainer's validator on best.pt,
+    and its ``metrics`` keep the curves, per-class AP and confusion matrix (``clear_stats`` drops only the raw
+    lists). A ``CompletedRun`` has no validator: it keeps only the numbers of its validation."""
+    metrics = getattr(getattr(trainer, "validator", None), "metrics", None)
+    if metrics is None:
+        raise LookupError("the run kept no validation metrics object")
+    return metrics
+
+
+def _validation_images(trainer) -> int | None:
+    try:
+        return len(trainer.validator.dataloader.dataset)
+    except (AttributeError, TypeError):
+        return None
+
+
+def _class_names(trainer) -> list[str]:
+    return [trainer.data["names"][i] for i in sorted(trainer.data["names"])]
 
 
 def _report(ctx: RunContext, trainer, hooks: TrainingHooks) -> dict | None:
@@ -121,12 +172,15 @@ def _finish(ctx: RunContext, *, reporter: TaskReporter, plan: TrainPlan, hooks: 
                           message=f"cancelled after {elapsed:.1f} s; checkpoints kept, resume to continue")
         return
     metrics = hooks.final_metrics or {}
+    evaluation = _final_evaluation(ctx, trainer, reporter)
     best = Path(trainer.best) if Path(trainer.best).exists() else Path(trainer.last)
     weights_path = models_service.store_weights(settings=ctx.settings, source=best)
 
     def write(session: Session) -> int:
         model = models_service.register(
             session, model=_model_row(ctx, plan, trainer, weights_path=weights_path, metrics=metrics))
+        if evaluation is not None:
+            evaluations.add(session, evaluation=Evaluation(model_id=model.id, **evaluation))
         moved = repository.transition(session, task_id=ctx.task_id, from_=[TaskStatus.running],
                                       to=TaskStatus.succeeded, report=report, latest_metrics=metrics or None,
                                       progress=1.0)

@@ -7,12 +7,11 @@ from sqlalchemy.orm import Session
 from imagerec.config import Settings
 from imagerec.datasets import service as datasets_service
 from imagerec.datasets.models import Dataset
-from imagerec.db import on_commit
 from imagerec.errors import NotFound, Unprocessable
 from imagerec.executor.base import Executor
 from imagerec.model_versions import repository as models_repository
-from imagerec.tasks import repository as tasks_repository
-from imagerec.tasks.models import Task, TaskKind, TaskStatus
+from imagerec.tasks.kinds import queue_task
+from imagerec.tasks.models import Task, TaskKind
 from imagerec.training.schemas import TrainingFields, TrainingMode
 from imagerec.training.strategies import STRATEGIES
 
@@ -44,21 +43,7 @@ def start(session: Session, *, settings: Settings, executor: Executor, mode: Tra
     dataset = datasets_service.get_or_404(session, dataset_id=request.dataset_id)
     _check_starting_point(session, settings=settings, request=request, dataset=dataset)
     report = strategy.check(session, settings=settings, request=request, dataset=dataset)
-    task = Task(
-        kind=TaskKind.training,
-        type=mode,
-        name=request.name,
-        status=TaskStatus.queued,
-        params=request.model_dump(mode="json"),
-        report=report,
-        total_epochs=request.epochs,
-        epoch=0,
-        created_by=created_by,
-    )
-    tasks_repository.add(session, task=task, refs=strategy.refs(request))
-    task.run_dir = f"runs/{task.id}"
-    tasks_repository.append_log(session, task_id=task.id, message=f"queued {mode} training on dataset {dataset.id}")
-    for warning in (report or {}).get("warnings", []):
-        tasks_repository.append_log(session, task_id=task.id, message=warning, level="warning")
-    on_commit(session, lambda: executor.submit(task.id))
-    return task
+    return queue_task(session, executor=executor, kind=TaskKind.training, type_=mode, name=request.name,
+                      params=request.model_dump(mode="json"), refs=strategy.refs(request), report=report,
+                      total_epochs=request.epochs, created_by=created_by,
+                      message=f"queued {mode} training on dataset {dataset.id}")

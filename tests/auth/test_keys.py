@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import re
 import stat
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
 from imagerec.app import create_app
+from imagerec.auth import repository
 from imagerec.config import Settings
 from tests.helpers import ADMIN_KEY, AUTH, BASE_URL, api_client, register_dataset, tiny_training
 
@@ -86,12 +91,46 @@ def test_a_key_is_shown_once_stored_as_a_hash_and_revoked_at_once(client, settin
     assert client.get("/api/datasets", headers=headers).status_code == 401
 
 
-def test_an_expired_key_is_refused(client):
-    soon = (datetime.now(UTC) + timedelta(milliseconds=200)).isoformat()
-    key = _key(client, "short", "read", expires_at=soon)
+def test_an_expired_key_is_refused_from_its_expiry_on_even_after_it_was_checked(client):
+    soon = datetime.now(UTC) + timedelta(seconds=1.5)
+    key = _key(client, "short", "read", expires_at=soon.isoformat())
     past = _key(client, "past", "read", expires_at=(datetime.now(UTC) - timedelta(seconds=1)).isoformat())
     assert client.get("/api/datasets", headers=_as(past)).status_code == 401
-    assert client.get("/api/datasets", headers=_as(key)).status_code in (200, 401)  # valid until `soon`
+    assert client.get("/api/datasets", headers=_as(key)).status_code == 200  # checked, and remembered
+    time.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 0.05)
+    assert client.get("/api/datasets", headers=_as(key)).status_code == 401
+
+
+def _keys_cli(settings, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "IMAGEREC_DATA_DIR": str(settings.data_dir)}
+    return subprocess.run([sys.executable, "-m", "imagerec", "keys", *args], env=env, capture_output=True,
+                          text=True, timeout=60, check=True)
+
+
+def test_a_key_revoked_from_the_shell_is_refused_by_the_running_server_at_its_next_request(client, settings):
+    created = _keys_cli(settings, "create", "--name", "shell-made", "--scope", "read")
+    plaintext = created.stdout.strip()
+    headers = {"Authorization": f"Bearer {plaintext}"}
+    for _ in range(3):  # the first check reads the database, the others hit this server's cache
+        assert client.get("/api/datasets", headers=headers).status_code == 200
+    key_id = next(row["id"] for row in client.get("/api/keys").json() if row["name"] == "shell-made")
+    assert "revoked" in _keys_cli(settings, "revoke", str(key_id)).stdout
+    assert client.get("/api/datasets", headers=headers).status_code == 401
+    assert "shell-made\tread\trevoked" in _keys_cli(settings, "list").stdout
+
+
+def test_a_checked_key_needs_no_database_read_until_something_is_revoked(client, settings, monkeypatch):
+    key = _key(client, "cached", "read")
+    assert client.get("/api/datasets", headers=_as(key)).status_code == 200
+    reads = []
+    real = repository.credentials
+    monkeypatch.setattr(repository, "credentials", lambda *a, **kw: reads.append(1) or real(*a, **kw))
+    assert client.get("/api/datasets", headers=_as(key)).status_code == 200
+    assert reads == []
+    other = _key(client, "other", "read")
+    client.delete(f"/api/keys/{other['id']}")
+    assert client.get("/api/datasets", headers=_as(key)).status_code == 200
+    assert reads == [1]  # the stamp moved: every key is checked again once
 
 
 def test_label_studio_paths_take_the_key_as_the_basic_auth_password(client):

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from imagerec.evaluation.validate import validate
 from imagerec.training.context import RunContext
 from imagerec.training.devices import first_device
 from imagerec.training.incremental.classes import ClassMerge
@@ -25,11 +26,8 @@ TASK_METRIC = {VisionTask.detect: "box", VisionTask.segment: "seg", VisionTask.p
 def per_class_ap(weights: Path, data_yaml: Path, *, task: str, imgsz: int, batch: int, device: str,
                  project: Path) -> dict[int, tuple[float, float]]:
     """class id → (mAP50-95, mAP50) on the YAML's val images, for the classes that have labels there."""
-    from ultralytics import YOLO
-
-    metrics = YOLO(str(weights)).val(data=str(data_yaml), imgsz=imgsz, batch=batch, device=device, plots=False,
-                                     verbose=False, workers=0, project=str(project), name=f"eval-{data_yaml.stem}",
-                                     exist_ok=True)
+    metrics = validate(weights, data=str(data_yaml), task=task, imgsz=imgsz, batch=batch, device=device,
+                       project=project, name=f"eval-{data_yaml.stem}")
     metric = getattr(metrics, TASK_METRIC[VisionTask(task)])
     all_ap = np.asarray(metric.all_ap)
     return {int(c): (float(all_ap[i].mean()), float(all_ap[i, 0])) for i, c in enumerate(metric.ap_class_index)}

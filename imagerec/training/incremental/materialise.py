@@ -9,13 +9,12 @@ an ``images/train/0001.jpg``.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from imagerec.files.links import link_file
 from imagerec.training.incremental.replay import class_id_of
 
 LINK_KINDS = ("hardlink", "symlink", "copy")
@@ -29,24 +28,6 @@ class LabelledItem:
     image: Path
     lines: list[str]  # label lines already in merged ids; empty for a background image
     name: str  # file name to use in the materialised split
-
-
-def link_file(source: Path, target: Path) -> str:
-    """Put ``source`` at ``target`` (parents created, an existing target replaced); returns the link kind used."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists() or target.is_symlink():
-        target.unlink()  # a retried task writes into the same run folder
-    try:
-        os.link(source, target)  # follows a symlinked source: the link is to the real image
-        return "hardlink"
-    except OSError:
-        pass
-    try:
-        os.symlink(source.resolve(), target)
-        return "symlink"
-    except OSError:
-        shutil.copyfile(source, target)
-        return "copy"
 
 
 def remap_label_lines(text: str, class_map: list[int]) -> list[str]:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from imagerec.config import Settings
 from imagerec.datasets.models import Dataset
 from imagerec.errors import NotFound, Unprocessable
+from imagerec.evaluation.validate import validate
 from imagerec.model_versions import repository as models_repository
 from imagerec.model_versions.models import ModelVersion
 from imagerec.training.context import ModelInfo, RunContext
@@ -100,11 +101,8 @@ class DistillationStrategy:
     @staticmethod
     def _teacher_metrics(ctx: RunContext, trainer: Any) -> dict[str, float | None]:
         """The teacher on the student's validation split, with the student's image size and device."""
-        from ultralytics import YOLO
-
-        yolo = YOLO(str(_teacher(ctx).weights_path))  # a registered model's weights: produced by this service
-        results = yolo.val(data=data_argument(ctx.dataset, ctx.run_dir), imgsz=int(trainer.args.imgsz),
-                           batch=int(trainer.args.batch), device=trainer.args.device, workers=trainer.args.workers,
-                           split="val", plots=False, verbose=False, project=str(ctx.run_dir), name="teacher-val",
-                           exist_ok=True)
+        results = validate(_teacher(ctx).weights_path,  # a registered model's weights: produced by this service
+                           data=data_argument(ctx.dataset, ctx.run_dir), task=ctx.task, split="val",
+                           imgsz=int(trainer.args.imgsz), batch=int(trainer.args.batch), device=trainer.args.device,
+                           project=ctx.run_dir, name="teacher-val")
         return _scores(results.results_dict)

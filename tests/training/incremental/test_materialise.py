@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from imagerec.files.links import link_file
 from imagerec.training.incremental.materialise import (
     LabelledItem,
     classify_folder_names,
-    link_file,
     remap_label_lines,
     unique_name,
     write_classify_split,
