@@ -74,6 +74,7 @@ def settings(tmp_path: Path, allowed_root: Path) -> Settings:
         executor_poll_seconds=0.2,
         cancel_grace_seconds=20,
         default_workers=0,
+        training_plots=False,  # Ultralytics' plots cost every epoch; tests/training/test_artifacts.py turns them on
     )
 
 

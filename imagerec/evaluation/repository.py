@@ -53,12 +53,14 @@ def list_evaluations(session: Session, *, model_id: int | None, dataset_id: int 
 
 def matching(session: Session, *, model_id: int, dataset_id: int, split: str, params: dict[str, Any]) -> \
         Evaluation | None:
-    """The newest succeeded evaluation of ``model_id`` on these images measured with these ``params``."""
+    """The newest succeeded evaluation of ``model_id`` on these images measured with these ``params``, with its
+    per-image analysis (a training's own validation has none, so it is not reused)."""
     rows = session.scalars(select(Evaluation).where(
         Evaluation.model_id == model_id, Evaluation.dataset_id == dataset_id, Evaluation.split == split,
         Evaluation.status == "succeeded", Evaluation.metrics.is_not(None)).order_by(Evaluation.id.desc())).all()
     keys = ("conf", "iou", "match_iou", "imgsz")
-    return next((row for row in rows if all(row.params.get(k) == params.get(k) for k in keys)), None)
+    return next((row for row in rows if row.params.get("analysis") and
+                 all(row.params.get(k) == params.get(k) for k in keys)), None)
 
 
 def store_result(session: Session, *, evaluation_id: int, metrics: dict, images: list[dict] | None,

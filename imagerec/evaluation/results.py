@@ -12,7 +12,8 @@ Shape, for detect / segment / pose::
 and for classify ``overall`` is ``{"top1", "top5"}`` and ``per_class`` rows hold precision, recall, f1 and
 support. mAP is Ultralytics' own. Precision, recall and F1 are read off Ultralytics' confidence curves at the
 operating ``conf`` (its printed P and R are at the confidence of best F1 instead). The confusion matrix is
-``[predicted][true]`` as Ultralytics counts it; ``normalized`` divides each true column by its total. Curves are
+``[predicted][true]`` as Ultralytics counts it, at the confidence and IoU in ``counted_at``; ``normalized``
+divides each true column by its total. Curves are
 resampled to ``CURVE_POINTS`` points.
 """
 
@@ -83,18 +84,19 @@ def _curves(metric, names: dict[int, str]) -> dict[str, Any]:
     return curves
 
 
-def _confusion(matrix: np.ndarray, names: list[str]) -> dict[str, Any]:
+def _confusion(matrix: np.ndarray, names: list[str], counted_at: dict | None) -> dict[str, Any]:
     totals = matrix.sum(0, keepdims=True)
     normalized = np.divide(matrix, totals, out=np.zeros_like(matrix, dtype=float), where=totals > 0)
-    return {"names": names, "axes": "[predicted][true]", "counts": matrix.astype(int).tolist(),
-            "normalized": [[_r(v) for v in row] for row in normalized]}
+    return {"names": names, "axes": "[predicted][true]", "counted_at": counted_at,
+            "counts": matrix.astype(int).tolist(), "normalized": [[_r(v) for v in row] for row in normalized]}
 
 
 def _speed(metrics) -> dict[str, float]:
     return {key: _r(value) for key, value in metrics.speed.items() if key != "loss"}
 
 
-def detection_result(metrics, *, task: str, names: dict[int, str], conf: float) -> dict[str, Any]:
+def detection_result(metrics, *, task: str, names: dict[int, str], conf: float,
+                     confusion_at: dict | None) -> dict[str, Any]:
     kinds = KINDS[VisionTask(task)]
     objects = {kind: getattr(metrics, ATTRIBUTE[kind]) for kind in kinds}
     per_kind = {kind: _kind_per_class(metric, conf) for kind, metric in objects.items()}
@@ -107,7 +109,7 @@ def detection_result(metrics, *, task: str, names: dict[int, str], conf: float) 
         "primary": PRIMARY[VisionTask(task)], "conf": conf,
         "overall": {kind: _kind_overall(metric, conf) for kind, metric in objects.items()},
         "per_class": per_class,
-        "confusion": _confusion(matrix, [*names.values(), "background"]),
+        "confusion": _confusion(matrix, [*names.values(), "background"], confusion_at),
         "curves": {kind: _curves(metric, names) for kind, metric in objects.items()},
         "speed": _speed(metrics),
     }
@@ -125,11 +127,14 @@ def classification_result(metrics, *, names: dict[int, str], conf: float) -> dic
             per_class.append({"class": name, "class_id": c, "support": int(true[c]), "precision": _r(precision),
                               "recall": _r(recall), "f1": _r(f1)})
     return {"primary": "classify", "conf": conf, "overall": {"top1": _r(metrics.top1), "top5": _r(metrics.top5)},
-            "per_class": per_class, "confusion": _confusion(matrix, list(names.values())), "curves": {},
+            "per_class": per_class, "confusion": _confusion(matrix, list(names.values()), None), "curves": {},
             "speed": _speed(metrics)}
 
 
-def result(metrics, *, task: str, names: dict[int, str], conf: float) -> dict[str, Any]:
+def result(metrics, *, task: str, names: dict[int, str], conf: float,
+           confusion_at: dict | None = None) -> dict[str, Any]:
+    """``confusion_at``: the ``{"conf", "iou"}`` the detection confusion matrix was counted at (the operating
+    point for an evaluation; Ultralytics' own 0.001 and 0.45 in a training's validation)."""
     if task == VisionTask.classify:
         return classification_result(metrics, names=names, conf=conf)
-    return detection_result(metrics, task=task, names=names, conf=conf)
+    return detection_result(metrics, task=task, names=names, conf=conf, confusion_at=confusion_at)

@@ -100,7 +100,8 @@ def _evaluate(job: Job, target: Target, *, settings: Settings, reporter: TaskRep
                        capture=captured,
                        on_batch=_progress(reporter, index=index, count=len(job.targets), started=started))
     names = dict(enumerate(target.class_names))
-    stored = result(metrics, task=job.task, names=names, conf=params["conf"])
+    stored = result(metrics, task=job.task, names=names, conf=params["conf"],
+                    confusion_at={"conf": params["conf"], "iou": params["match_iou"]})
     stored["device"] = device
     images = issues = None
     if captured is not None:

@@ -102,8 +102,9 @@ def _validator_class(yolo, task: str, captured: Captured | None, operating_conf:
 def validate(weights: Path | str, *, data: str, task: str, split: str = "val", imgsz: int, batch: int,
              device: str, project: Path, name: str, plots: bool = False, iou: float = 0.7,
              operating_conf: float | None = None, match_iou: float = 0.5, capture: Captured | None = None,
-             on_batch: Callable[[int, int], None] | None = None):
-    """Ultralytics' metrics object for ``weights`` on ``data`` (the server's YAML, or a classify folder)."""
+             on_batch: Callable[[int, int], None] | None = None, with_model: bool = False):
+    """Ultralytics' metrics object for ``weights`` on ``data`` (the server's YAML, or a classify folder); with
+    ``with_model``, also the loaded ``YOLO`` object."""
     from ultralytics import YOLO
 
     yolo = YOLO(str(weights))
@@ -111,5 +112,6 @@ def validate(weights: Path | str, *, data: str, task: str, split: str = "val", i
         yolo.add_callback("on_val_batch_end",
                           lambda validator: on_batch(validator.batch_i + 1, len(validator.dataloader)))
     validator = _validator_class(yolo, task, capture, operating_conf, match_iou)
-    return yolo.val(validator=validator, data=data, split=split, imgsz=imgsz, batch=batch, device=device,
-                    plots=plots, iou=iou, verbose=False, workers=0, project=str(project), name=name, exist_ok=True)
+    metrics = yolo.val(validator=validator, data=data, split=split, imgsz=imgsz, batch=batch, device=device,
+                       plots=plots, iou=iou, verbose=False, workers=0, project=str(project), name=name, exist_ok=True)
+    return (metrics, yolo) if with_model else metrics

@@ -58,19 +58,19 @@ class CompletedRun:
     metrics: dict[str, Any]
     data: dict[str, Any]
     model: Any
+    validator: Any = None  # what the runner reads of a trainer's validator: its ``metrics``
 
     @classmethod
     def validate(cls, *, checkpoint_path: Path, train_dir: Path, data: str, run_dir: Path) -> CompletedRun:
-        from ultralytics import YOLO
+        from imagerec.evaluation.validate import validate
 
         weights_dir = train_dir / "weights"
         best = weights_dir / "best.pt" if (weights_dir / "best.pt").exists() else weights_dir / "last.pt"
         checkpoint = _load(checkpoint_path)
         args = SimpleNamespace(**checkpoint["train_args"])
-        yolo = YOLO(str(best))
-        results = yolo.val(data=data, imgsz=int(args.imgsz), batch=int(args.batch), device=args.device,
-                           workers=int(args.workers), split="val", plots=False, verbose=False,
-                           project=str(run_dir), name="final-val", exist_ok=True)
+        results, yolo = validate(best, data=data, task=args.task, imgsz=int(args.imgsz), batch=int(args.batch),
+                                 device=str(args.device), project=run_dir, name="final-val", with_model=True)
         metrics = {key: value for key, value in results.results_dict.items() if key != "fitness"}
         return cls(best=best, last=weights_dir / "last.pt", epoch=int(args.epochs) - 1, epochs=int(args.epochs),
-                   args=args, metrics=metrics, data={"names": dict(yolo.names)}, model=yolo.model)
+                   args=args, metrics=metrics, data={"names": dict(yolo.names)}, model=yolo.model,
+                   validator=SimpleNamespace(metrics=results))

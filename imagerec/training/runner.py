@@ -108,7 +108,8 @@ def _final_evaluation(ctx: RunContext, trainer, reporter: TaskReporter) -> dict 
     try:
         names = _class_names(trainer)
         metrics = _final_validation_metrics(trainer)
-        result = results.result(metrics, task=ctx.task, names=dict(enumerate(names)), conf=TRAINING_EVAL_CONF)
+        result = results.result(metrics, task=ctx.task, names=dict(enumerate(names)), conf=TRAINING_EVAL_CONF,
+                                confusion_at={"conf": 0.001, "iou": 0.45})  # Ultralytics' own, in training
         json.dumps(result, allow_nan=False)  # what any database's JSON column takes
     except Exception as error:  # the model must not be lost to its evaluation
         reporter.log(f"the final validation could not be stored as the model's evaluation: {error!r}",

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from imagerec.db import make_engine, make_session_factory, read_session
 from imagerec.evaluation.models import Evaluation
-from tests.helpers import register_dataset, start_training, tiny_training, wait_until_finished
+from tests.helpers import api_client, register_dataset, start_training, tiny_training, wait_until_finished
 
 pytestmark = pytest.mark.training
 
@@ -31,6 +31,12 @@ def _training_evaluations(settings, model_id: int) -> list[Evaluation]:
                                                                  Evaluation.source == "training")))
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def client(settings):
+    with api_client(settings.model_copy(update={"training_plots": True})) as plotting:
+        yield plotting
 
 
 def test_a_training_serves_its_run_files_and_records_its_final_validation(client, settings, tmp_path):
