@@ -19,18 +19,21 @@ from imagerec.evaluation.validate import Captured
 from imagerec.vision import VisionTask
 
 
-def relative_name(path: str, roots: list[Path]) -> str:
-    """The image's path relative to the dataset (the evaluation's own copy of a split has the same layout)."""
-    for root in roots:
-        try:
-            relative = Path(path).relative_to(root)
-        except ValueError:
-            continue
-        if relative.parts and relative.parts[0] == "val" and len(relative.parts) == 3 and "-" in relative.name:
-            split, _, name = relative.name.partition("-")  # a classify "all" copy: val/<class>/<split>-<name>
-            return str(Path(split) / relative.parts[1] / name)
-        return str(relative)
-    return Path(path).name
+def relative_name(path: str, *, files_dir: Path, copy_dir: Path, task: str) -> str:
+    """The image's path relative to the dataset's files folder. The evaluation's own copy of a split
+    (``data.py``) has the dataset's layout, except classify's "all" copy: ``val/<class>/<split>-<name>``."""
+    image = Path(path)
+    files_dir = files_dir if image.is_relative_to(files_dir) else files_dir.resolve()  # Ultralytics may resolve
+    copy_dir = copy_dir if image.is_relative_to(copy_dir) else copy_dir.resolve()
+    if image.is_relative_to(files_dir):
+        return str(image.relative_to(files_dir))
+    if not image.is_relative_to(copy_dir):
+        return image.name
+    relative = image.relative_to(copy_dir)
+    if task == VisionTask.classify:
+        split, _, name = relative.name.partition("-")
+        return str(Path(split) / relative.parts[-2] / name)
+    return str(relative)
 
 
 def _rounded(rows: np.ndarray, digits: int = 2) -> list[list[float]]:
@@ -59,10 +62,11 @@ def _name_issues(issues: list[dict], names: dict[int, str], ids: dict[str, int])
              "score": round(float(issue["score"]), 6), "iou": issue["iou"]} for issue in issues]
 
 
-def analyse(captured: Captured, *, task: str, names: dict[int, str], roots: list[Path], conf: float,
+def analyse(captured: Captured, *, task: str, names: dict[int, str], files_dir: Path, copy_dir: Path, conf: float,
             match_iou: float) -> tuple[list[dict], list[dict]]:
     """(image rows, likely label errors) for one evaluation."""
-    named = sorted((relative_name(path, roots), seen) for path, seen in captured.images.items())
+    named = sorted((relative_name(path, files_dir=files_dir, copy_dir=copy_dir, task=task), seen)
+                   for path, seen in captured.images.items())
     ids = {name: image_id for image_id, (name, _) in enumerate(named)}
     rows, inputs = [], []
     for image_id, (name, seen) in enumerate(named):

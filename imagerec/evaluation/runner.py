@@ -105,8 +105,8 @@ def _evaluate(job: Job, target: Target, *, settings: Settings, reporter: TaskRep
     stored["device"] = device
     images = issues = None
     if captured is not None:
-        roots = [job.files_dir, work_dir / "data"]
-        images, issues = analysis.analyse(captured, task=job.task, names=names, roots=roots, conf=params["conf"],
+        images, issues = analysis.analyse(captured, task=job.task, names=names, files_dir=job.files_dir,
+                                          copy_dir=work_dir / "data", conf=params["conf"],
                                           match_iou=params["match_iou"])
     count = count_images(job.files_dir, job.task, params["split"])
     return {"metrics": stored, "images": images, "issues": issues, "files_dir": work_dir / "plots", "count": count}
