@@ -129,7 +129,8 @@ def _final_evaluation(ctx: RunContext, trainer, reporter: TaskReporter) -> dict 
 def _final_validation_metrics(trainer):
     """Ultralytics' metrics object of the last validation: ``final_eval`` runs the trainer's validator on best.pt,
     and its ``metrics`` keep the curves, per-class AP and confusion matrix (``clear_stats`` drops only the raw
-    lists). A ``CompletedRun`` has no validator: it keeps only the numbers of its validation."""
+    lists). A ``CompletedRun`` (a resumed run that was already complete) carries the metrics of its own
+    validation the same way."""
     metrics = getattr(getattr(trainer, "validator", None), "metrics", None)
     if metrics is None:
         raise LookupError("the run kept no validation metrics object")
