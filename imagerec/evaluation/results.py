@@ -57,8 +57,7 @@ def _mean(values: np.ndarray) -> float:
 
 def _kind_overall(metric, conf: float) -> dict[str, float]:
     precision, recall, f1 = _operating_point(metric, conf)
-    mean = _mean
-    return {"precision": mean(precision), "recall": mean(recall), "f1": mean(f1), "map50": _r(metric.map50),
+    return {"precision": _mean(precision), "recall": _mean(recall), "f1": _mean(f1), "map50": _r(metric.map50),
             "map50_95": _r(metric.map)}
 
 

@@ -24,6 +24,7 @@ from imagerec.evaluation.validate import Captured, validate
 from imagerec.tasks import repository as tasks_repository
 from imagerec.tasks.models import TaskStatus
 from imagerec.tasks.reporter import TaskReporter
+from imagerec.training.context import DatasetInfo, ModelInfo, dataset_info, model_info
 
 
 class EvaluationCancelled(Exception):
@@ -33,9 +34,7 @@ class EvaluationCancelled(Exception):
 @dataclass(frozen=True)
 class Target:
     evaluation_id: int
-    model_id: int
-    weights: Path
-    class_names: list[str]
+    model: ModelInfo
     imgsz: int
 
 
@@ -44,11 +43,7 @@ class Job:
     task_id: int
     params: dict
     run_dir: Path
-    files_dir: Path
-    task: str
-    dataset_names: list[str]
-    kpt_shape: list[int] | None
-    flip_idx: list[int] | None
+    dataset: DatasetInfo
     targets: list[Target]
 
 
@@ -66,11 +61,9 @@ def _load(task_id: int, settings: Settings, factory: sessionmaker[Session]) -> J
             model = models_repository.get(session, evaluation.model_id)
             if model is None:
                 raise LookupError(f"model {evaluation.model_id} no longer exists")
-            targets.append(Target(evaluation.id, model.id, settings.data_dir / model.weights_path,
-                                  list(model.class_names), model.imgsz))
-        return Job(task_id, dict(task.params), settings.data_dir / task.run_dir,
-                   settings.data_dir / dataset.storage_path / "files", dataset.task, list(dataset.class_names),
-                   dataset.kpt_shape, dataset.flip_idx, targets)
+            targets.append(Target(evaluation.id, model_info(settings, model), model.imgsz))
+        return Job(task_id, dict(task.params), settings.data_dir / task.run_dir, dataset_info(settings, dataset),
+                   targets)
 
 
 def _progress(reporter: TaskReporter, *, index: int, count: int, started: float):
@@ -88,27 +81,28 @@ def _evaluate(job: Job, target: Target, *, settings: Settings, reporter: TaskRep
               started: float) -> dict:
     from imagerec.training.devices import resolve_device
 
-    params, work_dir = job.params, job.run_dir / f"eval-{target.evaluation_id}"
-    data, split = write_eval_data(task=job.task, files_dir=job.files_dir, dataset_names=job.dataset_names,
-                                  model_names=target.class_names, kpt_shape=job.kpt_shape, flip_idx=job.flip_idx,
-                                  split=params["split"], work_dir=work_dir)
+    params, work_dir, dataset = job.params, job.run_dir / f"eval-{target.evaluation_id}", job.dataset
+    data, split = write_eval_data(task=dataset.task, files_dir=dataset.files_dir, dataset_names=dataset.class_names,
+                                  model_names=target.model.class_names, kpt_shape=dataset.kpt_shape,
+                                  flip_idx=dataset.flip_idx, split=params["split"], work_dir=work_dir)
     captured = Captured() if params["analysis"] else None
     device = resolve_device(params["device"])
-    metrics = validate(target.weights, data=data, task=job.task, split=split, imgsz=params["imgsz"] or target.imgsz,
-                       batch=params["batch"], device=device, project=work_dir, name="plots", plots=True,
+    metrics = validate(target.model.weights_path, data=data, task=dataset.task, split=split,
+                       imgsz=params["imgsz"] or target.imgsz, batch=params["batch"], device=device,
+                       project=work_dir, name="plots", plots=True,
                        iou=params["iou"], operating_conf=params["conf"], match_iou=params["match_iou"],
                        capture=captured,
                        on_batch=_progress(reporter, index=index, count=len(job.targets), started=started))
-    names = dict(enumerate(target.class_names))
-    stored = result(metrics, task=job.task, names=names, conf=params["conf"],
+    names = dict(enumerate(target.model.class_names))
+    stored = result(metrics, task=dataset.task, names=names, conf=params["conf"],
                     confusion_at={"conf": params["conf"], "iou": params["match_iou"]})
     stored["device"] = device
     images = issues = None
     if captured is not None:
-        images, issues = analysis.analyse(captured, task=job.task, names=names, files_dir=job.files_dir,
+        images, issues = analysis.analyse(captured, task=dataset.task, names=names, files_dir=dataset.files_dir,
                                           copy_dir=work_dir / "data", conf=params["conf"],
                                           match_iou=params["match_iou"])
-    count = count_images(job.files_dir, job.task, params["split"])
+    count = count_images(dataset.files_dir, dataset.task, params["split"])
     return {"metrics": stored, "images": images, "issues": issues, "files_dir": work_dir / "plots", "count": count}
 
 
@@ -141,7 +135,7 @@ def run(*, task_id: int, settings: Settings, session_factory: sessionmaker[Sessi
     job = _load(task_id, settings, session_factory)
     started = time.monotonic()
     for index, target in enumerate(job.targets):
-        reporter.log(f"evaluating model {target.model_id} on the {job.params['split']} split")
+        reporter.log(f"evaluating model {target.model.id} on the {job.params['split']} split")
         try:
             outcome = _evaluate(job, target, settings=settings, reporter=reporter, index=index, started=started)
         except EvaluationCancelled:
@@ -150,5 +144,5 @@ def run(*, task_id: int, settings: Settings, session_factory: sessionmaker[Sessi
             return
         _store(session_factory, settings, target, outcome)
         overall = outcome["metrics"]["overall"]
-        reporter.log(f"model {target.model_id}: {overall}")
+        reporter.log(f"model {target.model.id}: {overall}")
     _end(reporter, to=TaskStatus.succeeded, message=f"evaluated {len(job.targets)} model(s)")

@@ -22,6 +22,7 @@ from imagerec.evaluation.data import available_splits, match_classes
 from imagerec.evaluation.models import Evaluation
 from imagerec.evaluation.schemas import EvaluationParams, EvaluationRead, EvaluationRequest
 from imagerec.executor.base import Executor
+from imagerec.model_versions import repository as models_repository
 from imagerec.model_versions import service as models_service
 from imagerec.model_versions.models import ModelVersion
 from imagerec.tasks.kinds import queue_task
@@ -121,8 +122,6 @@ def image_or_404(session: Session, *, evaluation: Evaluation, image_id: int):
 
 
 def model_names(session: Session, evaluation: Evaluation) -> list[str]:
-    from imagerec.model_versions import repository as models_repository
-
     return list(models_repository.get_record(session, evaluation.model_id).class_names)  # tombstones too
 
 

@@ -59,7 +59,7 @@ class RunContext:
         return self.dataset.task
 
 
-def _dataset_info(settings: Settings, row: Dataset) -> DatasetInfo:
+def dataset_info(settings: Settings, row: Dataset) -> DatasetInfo:
     return DatasetInfo(
         id=row.id,
         name=row.name,
@@ -103,7 +103,7 @@ def _load_context(task_id: int, settings: Settings, session_factory: sessionmake
             settings=settings,
             params=params,
             run_dir=settings.data_dir / task.run_dir,
-            dataset=_dataset_info(settings, dataset),
+            dataset=dataset_info(settings, dataset),
             base_model=model_info(settings, base) if base else None,
             resume_from=resume_checkpoint(settings, task) if task.resume_requested else None,
             created_by=task.created_by,
@@ -119,7 +119,7 @@ def _referenced(session: Session, settings: Settings, *, task_id: int) -> dict[s
             row = datasets_repository.get(session, dataset_id=ref.ref_id)
             if row is None:
                 raise LookupError(f"{ref.role} dataset {ref.ref_id} no longer exists")
-            datasets.setdefault(ref.role, []).append(_dataset_info(settings, row))
+            datasets.setdefault(ref.role, []).append(dataset_info(settings, row))
         elif ref.ref_kind == "model" and ref.role != "base_model":
             row = models_repository.get(session, ref.ref_id)
             if row is None:

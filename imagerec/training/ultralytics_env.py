@@ -18,6 +18,7 @@ for it when missing, so matplotlib's DejaVu Sans is copied there under each name
 from __future__ import annotations
 
 import filecmp
+import functools
 import importlib.util
 import os
 import shutil
@@ -47,6 +48,7 @@ def configure(settings: Settings) -> None:
     SETTINGS.update({"sync": False, "runs_dir": str(settings.data_dir / "runs")})
 
 
+@functools.cache
 def bundled_font() -> Path | None:
     """matplotlib's DejaVu Sans, found without importing matplotlib (it reads MPLCONFIGDIR when it loads)."""
     spec = importlib.util.find_spec("matplotlib")
