@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     upload_max_bytes: int = Field(2 * 1024**3, gt=0, description="Largest accepted upload (bytes).")
     zip_max_uncompressed_bytes: int = Field(8 * 1024**3, gt=0, description="Largest total size a zip may unpack to.")
     zip_max_members: int = Field(200_000, gt=0, description="Most files a dataset zip may hold.")
+    dataset_import_task_min_images: int = Field(
+        5000, ge=1, description="Imports of at least this many images run as a dataset_import task (answer 202)."
+    )
     image_max_pixels: int = Field(100_000_000, gt=0, description="Images with more pixels are refused (bombs).")
     default_workers: int = Field(2, ge=0, le=32, description="Dataloader workers when a request gives none.")
     training_plots: bool = Field(

@@ -70,7 +70,7 @@ def test_a_model_keeps_the_record_of_its_deleted_dataset(client: TestClient, set
     model = client.get(f"/api/models/{first}").json()
     assert model["dataset_id"] == dataset["id"]
     assert model["dataset"] == {"id": dataset["id"], "name": "shapes", "task": "detect",
-                                "class_names": dataset["class_names"], "deleted": True}
+                                "class_names": dataset["class_names"], "deleted": True, "version": 1}
     assert client.get(f"/api/models/{untouched}").json()["dataset"] is None
     assert stored_folders(settings) == []
 
@@ -157,7 +157,7 @@ def test_a_trained_model_outlives_its_dataset(client: TestClient, settings: Sett
     assert response.json()["notes"][0].startswith(f"model {done['model_id']} was trained on this dataset")
     model = client.get(f"/api/models/{done['model_id']}").json()
     assert model["dataset"] == {"id": dataset["id"], "name": dataset["name"], "task": "classify",
-                                "class_names": dataset["class_names"], "deleted": True}
+                                "class_names": dataset["class_names"], "deleted": True, "version": 1}
     assert client.delete(f"/api/models/{done['model_id']}").json()["notes"] == []
     assert not any((settings.data_dir / "models").rglob("best.pt"))
     assert _model(client, tmp_path) > done["model_id"]

@@ -51,6 +51,17 @@ def extract_zip(zip_path: Path, dest: Path, *, max_members: int, max_bytes: int)
         raise BadRequest(f"the zip is corrupt: {error}") from error
 
 
+def count_images(zip_path: Path) -> int:
+    """Members with an image suffix, read from the zip's directory only (0 for what is not a readable zip)."""
+    from imagerec.datasets.layout import is_image_name
+
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            return sum(1 for info in archive.infolist() if not info.is_dir() and is_image_name(info.filename))
+    except zipfile.BadZipFile:
+        return 0  # extraction then says what is wrong with it
+
+
 def find_root(folder: Path) -> Path:
     """The folder that holds the dataset: descend through one wrapping top-level folder, if that is all there is."""
     entries = [entry for entry in folder.iterdir() if entry.name not in SKIPPED_DIRS | SKIPPED_FILES]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from imagerec.datasets.models import Dataset
@@ -21,6 +21,11 @@ def get(session: Session, *, dataset_id: int) -> Dataset | None:
 def get_record(session: Session, *, dataset_id: int) -> Dataset | None:
     """The row whether or not it was deleted."""
     return session.get(Dataset, dataset_id)
+
+
+def next_version(session: Session, *, name: str) -> int:
+    """One past the highest version of ``name`` ever registered (deleted versions keep their number)."""
+    return (session.scalar(select(func.max(Dataset.version)).where(Dataset.name == name)) or 0) + 1
 
 
 def name_taken(session: Session, *, name: str) -> bool:

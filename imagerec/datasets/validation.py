@@ -160,7 +160,9 @@ def validate(files_dir: Path, *, task: str, metadata: Metadata, max_pixels: int,
              report: Report | None = None) -> Report:
     """Check every image and label under ``files_dir`` (the staged layout); problems go into the report."""
     report = report or Report()
-    for split in SPLITS:
+    test_folder = files_dir / ("test" if task == "classify" else "images/test")
+    for split in (*SPLITS, "test") if test_folder.is_dir() else SPLITS:
+        report.splits.setdefault(split, SplitCounts())
         if task == "classify":
             _validate_classify_split(files_dir, split, metadata, report, max_pixels)
         else:

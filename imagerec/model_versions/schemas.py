@@ -18,6 +18,10 @@ class LineageRecord(BaseModel):
     deleted: bool
 
 
+class DatasetLineage(LineageRecord):
+    version: int = Field(description="The dataset's version: the exact data the model read")
+
+
 class ModelRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -34,7 +38,7 @@ class ModelRead(BaseModel):
     dataset_id: int | None
     training_task_id: int | None
     parent_id: int | None
-    dataset: LineageRecord | None = Field(description="What it was trained on; kept after that dataset is deleted.")
+    dataset: DatasetLineage | None = Field(description="What it was trained on; kept after that dataset is deleted.")
     parent: LineageRecord | None = Field(description="What it was trained from; kept after that model is deleted.")
     created_at: datetime
     created_by: str | None = Field(None, description="The name of the API key that created it")

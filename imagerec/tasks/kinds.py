@@ -39,6 +39,9 @@ KINDS: dict[TaskKind, KindSpec] = {
     TaskKind.evaluation: KindSpec(schema="imagerec.evaluation.schemas:EvaluationRequest",
                                   runner="imagerec.evaluation.runner:run", control_scope=Scope.train,
                                   resumable=True),
+    TaskKind.dataset_import: KindSpec(schema="imagerec.datasets.schemas:DatasetImportTask",
+                                      runner="imagerec.datasets.runner:run", control_scope=Scope.train,
+                                      resumable=True),
 }
 
 

@@ -35,6 +35,7 @@ class TaskKind(StrEnum):
     training = "training"
     annotation = "annotation"  # batch pre-labelling
     evaluation = "evaluation"  # one or more models measured on a dataset split
+    dataset_import = "dataset_import"  # a large dataset read, checked and registered
 
 
 class Task(Base):

@@ -107,7 +107,7 @@ def test_wrong_layout_names_missing_folders(client: TestClient, settings: Settin
 
     assert response.status_code == 422
     missing = {entry["file"] for entry in error_entries(response)}
-    assert {"images/train", "images/val", "labels/train", "labels/val"} <= missing
+    assert "images/train" in missing  # a missing val split is made from train; labels may all be backgrounds
     assert "required folder is missing" in detail(response)
     assert_nothing_registered(client, settings)
 

@@ -48,12 +48,12 @@ def test_pose_keeps_keypoint_shape_and_flip(client: TestClient, tmp_path: Path):
     assert dataset["flip_idx"] == [0, 2, 1]
 
 
-def test_user_yaml_is_kept_aside_not_in_files(client: TestClient, settings: Settings, tmp_path: Path):
+def test_user_yaml_is_never_stored(client: TestClient, settings: Settings, tmp_path: Path):
+    """The server writes its own YAML for training; the user's is read as data and left out of the dataset."""
     upload(client, dataset_zip(tmp_path, "detect"))
 
     [folder] = stored_folders(settings)
-    assert (folder / "source-data.yaml").is_file()
-    assert not (folder / "files" / "data.yaml").exists()
+    assert not list(folder.rglob("*.yaml"))
 
 
 def test_zip_wrapped_in_one_folder_is_accepted(client: TestClient, tmp_path: Path):

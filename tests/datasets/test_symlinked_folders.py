@@ -125,7 +125,7 @@ def test_a_data_yaml_symlinked_outside_is_refused_by_name(
     response = import_folder(client, "ds")
 
     assert response.status_code == 422
-    assert response.json()["detail"] == f"data.yaml: {REFUSED}"
+    assert f"data.yaml: {REFUSED}" in response.json()["detail"]
     assert str(tmp_path) not in response.text
     assert_nothing_registered(client, settings)
 

@@ -65,10 +65,13 @@ def upgraded(tmp_path: Path) -> tuple[Path, dict, dict]:
 def test_rows_and_links_are_kept(upgraded):
     _path, before, after = upgraded
     for table in ("task_logs", "task_metrics", "task_refs", "tasks", "datasets", "model_versions"):
-        # later revisions add columns at the end (deleted_at, created_by): empty on the rows that were there
+        # later revisions add columns at the end (deleted_at, created_by, ...): empty on the rows that were there,
+        # but for a dataset's version (0006), which is 1
         assert [row[:len(old)] for row, old in zip(after[table], before[table])] == before[table], table
         assert len(after[table]) == len(before[table]), table
-        assert all(value is None for row, old in zip(after[table], before[table]) for value in row[len(old):])
+        added = [row[len(old):] for row, old in zip(after[table], before[table])]
+        expected = (None, None, 1, None, None) if table == "datasets" else None
+        assert all(values == expected if expected else all(v is None for v in values) for values in added), table
 
 
 def test_tables_say_autoincrement_and_keep_their_indexes(upgraded):
@@ -79,7 +82,7 @@ def test_tables_say_autoincrement_and_keep_their_indexes(upgraded):
     db.close()
     for table in REBUILT:
         assert "id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT" in schema[table], schema[table]
-    assert schema["uq_datasets_live_name"].endswith("ON datasets (name) WHERE deleted_at IS NULL")
+    assert schema["uq_datasets_live_name"].endswith("ON datasets (name, version) WHERE deleted_at IS NULL")
     assert schema["uq_model_versions_default_task"].endswith("WHERE is_default")
     assert {"ix_tasks_status_created", "ix_model_versions_training_task_id"} <= set(schema)
     assert "UNIQUE (name)" not in schema["datasets"]
