@@ -36,7 +36,8 @@ class ZipSink:
 
     def add_file(self, arcname: str, path: Path) -> None:
         self._claim(arcname)
-        self.archive.write(path, arcname, compress_type=zipfile.ZIP_STORED)
+        compress = zipfile.ZIP_STORED if is_image_name(arcname) else zipfile.ZIP_DEFLATED
+        self.archive.write(path, arcname, compress_type=compress)
 
     def add_bytes(self, arcname: str, data: bytes) -> None:
         self._claim(arcname)
@@ -56,7 +57,8 @@ def write_export(settings: Settings, dataset: Dataset, *, files_dir: Path, fmt: 
     zip_path = work / f"{SAFE_NAME.sub('_', dataset.name)}-v{dataset.version}-{fmt}.zip"
     metadata = Metadata(dataset.class_names, kpt_shape=dataset.kpt_shape, flip_idx=dataset.flip_idx)
     source = ExportSource(name=dataset.name, task=dataset.task, metadata=metadata,
-                          samples=lambda: registered_samples(files_dir, task=dataset.task, metadata=metadata))
+                          samples=lambda: registered_samples(files_dir, task=dataset.task, metadata=metadata),
+                          work_dir=work)
     try:
         with zipfile.ZipFile(zip_path, "w") as archive:
             formats.module(fmt).export(source, ZipSink(archive))

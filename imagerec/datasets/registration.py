@@ -4,7 +4,9 @@
 ``dataset/files``; ``finish`` validates the whole layout, computes the stats and the manifest, and gives the
 row's summary and content hash. Only then is ``dataset/`` moved to ``<data_dir>/datasets/<uuid>``. A version
 starts from ``link_tree``: its parent's files as hard links (symlinks for images linked from a server folder),
-so it costs only what changed; a label is unlinked before it is rewritten, never written through its link.
+so it costs only what changed; a label is unlinked before it is rewritten, never written through its link. A
+linked image is its parent's inode: its content hash is taken from the parent's manifest and its header is not
+checked again (``known_hashes``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,15 +65,17 @@ def _pick_format(tree: SourceTree, *, task: str, given: DatasetFormat | None) ->
 
 
 def finish(settings: Settings, staged: Path, *, task: str, metadata: validation.Metadata, problems: Problems,
-           import_info: dict) -> Finished:
+           import_info: dict, known_hashes: dict[tuple[int, int], str] | None = None) -> Finished:
     """Validate ``staged/files`` (422 with every problem), then write its stats and manifest beside it."""
     files = staged / "files"
-    report = validation.Report(errors=list(problems.errors))
+    report = validation.Report(errors=list(problems.errors),
+                               already_checked=_linked_from(known_hashes) if known_hashes else None)
     for warning in problems.warnings:
         report.warn(warning)
     validation.validate(files, task=task, metadata=metadata, max_pixels=settings.image_max_pixels, report=report)
     report.raise_if_invalid()
-    dataset_stats = stats.compute_stats(files, task=task, metadata=metadata)
+    dataset_stats = stats.compute_stats(files, task=task, metadata=metadata,
+                                        hasher=_reusing(known_hashes) if known_hashes else None)
     for warning in dataset_stats.warnings:
         report.warn(warning)
     (staged / STATS_FILE).write_text(json.dumps(dataset_stats.as_dict()))
@@ -79,6 +83,41 @@ def finish(settings: Settings, staged: Path, *, task: str, metadata: validation.
     versions.write_manifest(staged, manifest)
     summary = {**report.summary(), "import": import_info}
     return Finished(metadata, summary, versions.content_hash(manifest, metadata), manifest)
+
+
+def _reusing(known: dict[tuple[int, int], str]) -> Callable[[Path], str]:
+    """A hasher that reads only files it has not seen: a linked file is the parent's inode, whose hash is known."""
+
+    def hasher(path: Path) -> str:
+        status = path.stat()
+        return known.get((status.st_dev, status.st_ino)) or stats.file_sha256(path)
+
+    return hasher
+
+
+def _linked_from(known: dict[tuple[int, int], str]) -> Callable[[Path], bool]:
+    def linked(path: Path) -> bool:
+        status = path.stat()
+        return (status.st_dev, status.st_ino) in known
+
+    return linked
+
+
+def known_hashes(folder: Path, manifest: dict, *, task: str) -> dict[tuple[int, int], str]:
+    """(device, inode) -> content hash of every image of a registered version (``folder``) per its manifest."""
+    known = {}
+    for key, (image_hash, _label, classes) in manifest["images"].items():
+        split, _, name = key.partition("/")
+        if task == "classify":
+            path = folder / "files" / split / next(iter(classes)) / name
+        else:
+            path = folder / "files" / "images" / split / name
+        try:
+            status = path.stat()
+        except OSError:
+            continue
+        known[(status.st_dev, status.st_ino)] = image_hash
+    return known
 
 
 def link_tree(parent: Path, staged: Path) -> None:

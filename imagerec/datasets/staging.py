@@ -139,8 +139,11 @@ class ExistingImages:
         if found is None:
             return
         sample.split, sample.name = found
+        held = self.path(*found)
         if sample.image is None:
-            sample.image = self.path(*found)
+            sample.image = held  # moved to its (maybe new) class folder, or left where it is
+        elif self.task == "classify":
+            held.unlink()  # the upload's copy goes to its class folder; the old class must not keep one
 
     def path(self, split: str, name: str) -> Path:
         if self.task == "classify":

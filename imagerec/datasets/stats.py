@@ -34,7 +34,7 @@ import itertools
 import math
 import os
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,9 +140,12 @@ class _Findings:
 # --- computing ------------------------------------------------------------------------------------------------
 
 
-def compute_stats(files_dir: Path, *, task: str, metadata: Metadata) -> DatasetStats:
-    """Statistics, warnings and content hashes of the dataset staged under ``files_dir``."""
+def compute_stats(files_dir: Path, *, task: str, metadata: Metadata,
+                  hasher: Callable[[Path], str] | None = None) -> DatasetStats:
+    """Statistics, warnings and content hashes of the dataset staged under ``files_dir``; ``hasher`` (default
+    ``file_sha256``) lets a new version take its parent's hashes for the files it links."""
     hashes: dict[str, str] = {}
+    hasher = hasher or file_sha256
     splits: dict[str, SplitStats] = {}
     boxes: dict[str, BoxStats] | None = None if task == "classify" else {}
     findings = _Findings()
@@ -152,18 +155,20 @@ def compute_stats(files_dir: Path, *, task: str, metadata: Metadata) -> DatasetS
             continue
         splits[split] = SplitStats(classes={name: ClassCounts() for name in metadata.class_names})
         if boxes is None:
-            _classify_split(files_dir, split_dir, splits[split], hashes)
+            _classify_split(files_dir, split_dir, splits[split], hashes, hasher)
         else:
             boxes[split] = BoxStats(tiny=dict.fromkeys(metadata.class_names, 0))
             _labelled_split(files_dir, split, task=task, metadata=metadata,
-                            split_stats=splits[split], box_stats=boxes[split], findings=findings, hashes=hashes)
+                            split_stats=splits[split], box_stats=boxes[split], findings=findings, hashes=hashes,
+                            hasher=hasher)
     warnings = _duplicate_warnings(hashes) + _class_warnings(splits, metadata.class_names) + _box_warnings(findings)
     return DatasetStats(splits=splits, boxes=boxes, warnings=warnings, image_hashes=hashes)
 
 
-def _classify_split(files_dir: Path, split_dir: Path, split_stats: SplitStats, hashes: dict[str, str]) -> None:
+def _classify_split(files_dir: Path, split_dir: Path, split_stats: SplitStats, hashes: dict[str, str],
+                    hasher: Callable[[Path], str]) -> None:
     for image in _images(split_dir):
-        hashes[image.relative_to(files_dir).as_posix()] = file_sha256(image)
+        hashes[image.relative_to(files_dir).as_posix()] = hasher(image)
         class_name = image.relative_to(split_dir).parts[0]
         counts = split_stats.classes.setdefault(class_name, ClassCounts())
         counts.images += 1
@@ -173,10 +178,11 @@ def _classify_split(files_dir: Path, split_dir: Path, split_stats: SplitStats, h
 
 
 def _labelled_split(files_dir: Path, split: str, *, task: str, metadata: Metadata, split_stats: SplitStats,
-                    box_stats: BoxStats, findings: _Findings, hashes: dict[str, str]) -> None:
+                    box_stats: BoxStats, findings: _Findings, hashes: dict[str, str],
+                    hasher: Callable[[Path], str]) -> None:
     images_dir, labels_dir = files_dir / "images" / split, files_dir / "labels" / split
     for image in _images(images_dir):
-        hashes[image.relative_to(files_dir).as_posix()] = file_sha256(image)
+        hashes[image.relative_to(files_dir).as_posix()] = hasher(image)
         label = labels_dir / image.relative_to(images_dir).with_suffix(".txt")
         objects = _read_objects(label, task=task, metadata=metadata) if label.is_file() else []
         split_stats.images += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +47,8 @@ class Report:
     splits: dict[str, SplitCounts] = field(default_factory=lambda: {split: SplitCounts() for split in SPLITS})
 
     suppressed_warnings: int = 0
+    # a new version's images linked from its parent were checked when the parent registered
+    already_checked: Callable[[Path], bool] | None = None
 
     def error(self, file: str, message: str, line: int | None = None) -> None:
         self.errors.append({"file": file, "line": line, "message": message})
@@ -214,6 +216,8 @@ def _images(folder: Path) -> Iterable[Path]:
 
 
 def _check_image_into(image: Path, files_dir: Path, report: Report, max_pixels: int) -> None:
+    if report.already_checked is not None and report.already_checked(image):
+        return
     rel = image.relative_to(files_dir).as_posix()
     problem, warning = check_image(image, max_pixels=max_pixels)
     if problem:

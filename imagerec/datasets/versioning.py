@@ -45,9 +45,11 @@ def create_version(*, session: Session, settings: Settings, parent: Dataset, upl
         if source_root is not None:
             metadata, import_info = _add(settings, staged, parent, source_root, choice, problems,
                                          link_images=path is not None)
+        parent_manifest = service.manifest(settings, parent)
+        known = registration.known_hashes(service.storage_dir(settings, parent), parent_manifest, task=parent.task)
         finished = registration.finish(settings, staged, task=parent.task, metadata=metadata, problems=problems,
-                                       import_info=import_info)
-        changes = versions.diff(service.manifest(settings, parent), finished.manifest)
+                                       import_info=import_info, known_hashes=known)
+        changes = versions.diff(parent_manifest, finished.manifest)
         if versions.is_empty(changes) and metadata.class_names == parent.class_names:
             raise Unprocessable(f"the new version would equal version {parent.version}: nothing was added, "
                                 "removed or relabelled")

@@ -119,3 +119,22 @@ def test_a_model_trained_on_v2_says_v2(client: TestClient, tmp_path: Path, v1: d
     assert task["status"] == "succeeded", task
     model = client.get(f"/api/models/{task['model_id']}").json()
     assert model["dataset"]["id"] == v2["id"] and model["dataset"]["version"] == 2
+
+
+def test_a_classify_image_moved_to_another_class_is_relabelled(client: TestClient, settings: Settings,
+                                                                tmp_path: Path):
+    v1 = upload(client, dataset_zip(tmp_path, "classify", train=6, val=3), task="classify").json()
+    [image] = sorted((settings.data_dir / "datasets").rglob("files/train/*/*"))[:1]
+    other = next(name for name in v1["class_names"] if name != image.parent.name)
+    out = tmp_path / "moved" / "train" / other
+    out.mkdir(parents=True)
+    shutil.copy(image, out / image.name)
+    (tmp_path / "moved" / "train" / image.parent.name).mkdir()  # the class list stays the same
+
+    v2 = _version(client, v1["id"], folder=tmp_path / "moved", tmp_path=tmp_path)
+
+    assert v2.status_code == 201, v2.text
+    assert v2.json()["splits"]["train"]["images"] == v1["splits"]["train"]["images"]
+    changes = client.get(f"/api/datasets/{v2.json()['id']}/diff", params={"from": v1["id"]}).json()
+    assert changes["counts"] == {"added": 0, "removed": 0, "relabelled": 1, "replaced": 0}
+    assert changes["instances"] == {image.parent.name: {"gained": 0, "lost": 1}, other: {"gained": 1, "lost": 0}}

@@ -226,6 +226,7 @@ class ExportSource:
     task: str
     metadata: Metadata
     samples: Callable[[], Iterator[Sample]]
+    work_dir: Path | None = None  # inside the data dir: where an exporter may spool what it assembles
 
 
 class ExportSink(Protocol):

@@ -17,11 +17,15 @@ from the image headers. Values are rounded to 1e-4 pixels, far below a label's o
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
 
 from imagerec.annotation.formats.coco import NOT_LABELLED, VISIBLE
 from imagerec.annotation.formats.geometry import polygon_area
-from imagerec.datasets.formats.base import Annotation, ExportSink, ExportSource, Sample
+from imagerec.datasets.formats.base import Annotation, ExportSink, ExportSource, Sample, box_corners
 from imagerec.datasets.validation import Metadata
 from imagerec.pillow import pillow_open
 
@@ -30,27 +34,38 @@ DIGITS = 4
 
 @dataclass
 class _Document:
-    """One split's annotation file, grown sample by sample."""
+    """One split's annotation file, grown sample by sample: its images and annotations are written as JSON
+    fragments into two spool files beside the export, so a split of a million objects never sits in memory."""
 
     task: str
     kpt_shape: list[int] | None
-    images: list[dict] = field(default_factory=list)
-    annotations: list[dict] = field(default_factory=list)
+    folder: Path
+    split: str
+    images: int = 0
+    annotations: int = 0
+    spools: dict[str, TextIO] = field(default_factory=dict)
 
     def add(self, sample: Sample, *, width: int, height: int) -> None:
-        image_id = len(self.images) + 1
-        self.images.append({"id": image_id, "file_name": sample.name, "width": width, "height": height})
+        self.images += 1
+        self._spool("images", {"id": self.images, "file_name": sample.name, "width": width, "height": height},
+                    first=self.images == 1)
         for annotation in sample.annotations:
-            entry = {"id": len(self.annotations) + 1, "image_id": image_id, "category_id": annotation.class_id + 1,
+            self.annotations += 1
+            entry = {"id": self.annotations, "image_id": self.images, "category_id": annotation.class_id + 1,
                      "iscrowd": 0}
-            self.annotations.append(entry | self._shape(annotation, width, height))
+            self._spool("annotations", entry | self._shape(annotation, width, height), first=self.annotations == 1)
+
+    def _spool(self, kind: str, entry: dict, *, first: bool) -> None:
+        if kind not in self.spools:
+            self.spools[kind] = open(self.folder / f"{self.split}.{kind}", "w")  # closed by _append
+        self.spools[kind].write(("" if first else ",") + json.dumps(entry))
 
     def _shape(self, annotation: Annotation, width: int, height: int) -> dict:
         cx, cy, w, h = annotation.box or _extent(annotation.polygon)
         bbox = [(cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height]
         shape = {"bbox": _rounded(bbox), "area": round(bbox[2] * bbox[3], DIGITS), "segmentation": []}
         if self.task == "segment":
-            flat = list(annotation.polygon) or _corners(cx, cy, w, h)
+            flat = list(annotation.polygon) or box_corners((cx, cy, w, h))
             points = [[x * width, y * height] for x, y in zip(flat[0::2], flat[1::2])]
             shape["segmentation"] = [_rounded([value for point in points for value in point])]
             shape["area"] = round(polygon_area(points), DIGITS)
@@ -58,24 +73,40 @@ class _Document:
             shape |= _keypoints(annotation.keypoints, self.kpt_shape, width, height)
         return shape
 
-    def as_json(self, categories: list[dict]) -> bytes:
-        document = {"info": {"description": "exported by imagerec"}, "licenses": [], "images": self.images,
-                    "annotations": self.annotations, "categories": categories}
-        return json.dumps(document).encode()
+    def write(self, categories: list[dict]) -> Path:
+        """The whole annotation file, assembled from the spools (which it removes)."""
+        path = self.folder / f"instances_{self.split}.json"
+        with open(path, "w") as out:
+            out.write('{"info": {"description": "exported by imagerec"}, "licenses": [], "images": [')
+            self._append("images", out)
+            out.write('], "annotations": [')
+            self._append("annotations", out)
+            out.write(f'], "categories": {json.dumps(categories)}}}')
+        return path
+
+    def _append(self, kind: str, out: TextIO) -> None:
+        spool = self.folder / f"{self.split}.{kind}"
+        if kind in self.spools:
+            self.spools.pop(kind).close()
+            with open(spool) as source:
+                shutil.copyfileobj(source, out)
+            spool.unlink()
 
 
 def export(source: ExportSource, sink: ExportSink) -> None:
     documents: dict[str, _Document] = {}
-    for sample in source.samples():
-        split = sample.split or "train"
-        document = documents.setdefault(split, _Document(source.task, source.metadata.kpt_shape))
-        with pillow_open()(sample.image) as image:
-            width, height = image.size
-        document.add(sample, width=width, height=height)
-        sink.add_file(f"images/{split}/{sample.name}", sample.image)
-    categories = _categories(source.metadata, task=source.task)
-    for split, document in documents.items():
-        sink.add_bytes(f"annotations/instances_{split}.json", document.as_json(categories))
+    with tempfile.TemporaryDirectory(dir=source.work_dir) as folder:
+        for sample in source.samples():
+            split = sample.split or "train"
+            document = documents.setdefault(split, _Document(source.task, source.metadata.kpt_shape, Path(folder),
+                                                             split))
+            with pillow_open()(sample.image) as image:
+                width, height = image.size
+            document.add(sample, width=width, height=height)
+            sink.add_file(f"images/{split}/{sample.name}", sample.image)
+        categories = _categories(source.metadata, task=source.task)
+        for split, document in documents.items():
+            sink.add_file(f"annotations/instances_{split}.json", document.write(categories))
 
 
 def _categories(metadata: Metadata, *, task: str) -> list[dict]:
@@ -104,11 +135,6 @@ def _keypoints(values: tuple[float, ...], kpt_shape: list[int], width: int, heig
 
 def _rounded(values: list[float]) -> list[float]:
     return [round(value, DIGITS) for value in values]
-
-
-def _corners(cx: float, cy: float, w: float, h: float) -> list[float]:
-    x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
-    return [x1, y1, x2, y1, x2, y2, x1, y2]
 
 
 def _extent(polygon: tuple[float, ...]) -> tuple[float, float, float, float]:
