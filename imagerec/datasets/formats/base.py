@@ -18,6 +18,7 @@ from typing import Protocol
 
 from imagerec.datasets.layout import is_image_name
 from imagerec.datasets.validation import Metadata
+from imagerec.errors import Unprocessable
 
 SPLITS = ("train", "val", "test")
 # Folder and file-name words for a split, as exporting tools write them (Roboflow: "valid").
@@ -128,8 +129,13 @@ class SourceTree:
     def read_text(self, rel: str, *, max_bytes: int) -> str:
         real = self.files[_normal(rel)]
         if real.stat().st_size > max_bytes:
-            raise ValueError(f"{rel} is larger than {max_bytes} bytes")
+            raise FileTooLarge(f"{rel} is larger than {max_bytes} bytes")
         return real.read_text(encoding="utf-8-sig")
+
+
+class FileTooLarge(Unprocessable, ValueError):
+    """A source file past its format's size limit: a ValueError to detection (then it is not that format), a
+    422 naming the file wherever a reader does not catch it."""
 
 
 class Importer(Protocol):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 from fastapi.testclient import TestClient
 
@@ -191,3 +192,21 @@ def test_stats_and_yolo_export_round_trip(client: TestClient, settings: Settings
         "instances"]
     assert any("appear in both val and test" in warning for warning in stats["warnings"])  # test is a copy of val
     assert list((settings.data_dir / "tmp").iterdir()) == []  # the export's work folder went with the response
+
+
+def test_an_image_list_past_its_size_limit_is_422(client: TestClient, settings: Settings, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch):
+    from imagerec.datasets.formats import yolo
+
+    source = write_dataset("detect", tmp_path / "biglist", train=4, val=2, imgsz=32)
+    (source / "train.txt").write_text("".join(f"images/train/{p.name}\n"
+                                              for p in sorted((source / "images" / "train").iterdir())))
+    data = yaml.safe_load((source / "data.yaml").read_text())
+    (source / "data.yaml").write_text(yaml.safe_dump({**data, "train": "train.txt", "val": "images/val"}))
+    monkeypatch.setattr(yolo, "LIST_MAX_BYTES", 10)
+
+    response = _post(client, source, tmp_path)
+
+    assert response.status_code == 422, response.text
+    assert "train.txt is larger than 10 bytes" in response.json()["detail"]
+    assert_nothing_registered(client, settings)
