@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,6 @@ from pycocotools import mask as mask_api
 from imagerec.datasets.formats import coco
 from imagerec.datasets.formats.base import (
     Annotation,
-    ExportSource,
     Imported,
     ImportOptions,
     Problems,
@@ -25,6 +22,7 @@ from imagerec.datasets.formats.base import (
 )
 from imagerec.datasets.synthetic import zip_folder
 from imagerec.datasets.validation import Metadata
+from tests.datasets.formats.helpers import export_to
 
 WIDTH, HEIGHT = 64, 48
 
@@ -260,29 +258,6 @@ def test_detection_ignores_other_json_and_sniffs_only_the_head(tmp_path: Path):
 # --- export ---------------------------------------------------------------------------------------------------
 
 
-class FolderSink:
-    def __init__(self, root: Path):
-        self.root = root
-
-    def add_file(self, arcname: str, path: Path) -> None:
-        target = self.root / arcname
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
-
-    def add_bytes(self, arcname: str, data: bytes) -> None:
-        target = self.root / arcname
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-
-
-def export_to(folder: Path, *, task: str, metadata: Metadata, samples: list[Sample]) -> Path:
-    def all_samples() -> Iterator[Sample]:
-        return iter(samples)
-
-    coco.export(ExportSource(name="ds", task=task, metadata=metadata, samples=all_samples), FolderSink(folder))
-    return folder
-
-
 def assert_same(original: list[Annotation], again: list[Annotation]) -> None:
     assert [a.class_id for a in again] == [a.class_id for a in original]
     for a, b in zip(original, again):
@@ -300,7 +275,7 @@ def test_segment_export_imports_back_with_repeated_names(tmp_path: Path):
                                                    polygon=(0, 0, 1, 0, 1, 1, 0, 1))]),  # same name, other split
         Sample("sub/c.png", "val", second),  # a background in a subfolder
     ]
-    out = export_to(tmp_path / "out", task="segment", metadata=Metadata(class_names=["zebra", "ant"]),
+    out = export_to(coco, tmp_path / "out", task="segment", metadata=Metadata(class_names=["zebra", "ant"]),
                     samples=samples)
     document = json.loads((out / "annotations" / "instances_val.json").read_text())
     assert document["categories"] == [{"id": 1, "name": "zebra", "supercategory": "none"},
@@ -324,7 +299,7 @@ def test_segment_export_imports_back_with_repeated_names(tmp_path: Path):
 def test_detect_and_pose_export_import_back(tmp_path: Path):
     image = write_image(tmp_path / "src" / "a.jpg")
     boxes = [Annotation(0, box=(0.3, 0.4, 0.2, 0.3)), Annotation(1, box=(0.61237, 0.5, 0.5, 0.25))]
-    out = export_to(tmp_path / "detect", task="detect", metadata=Metadata(class_names=["a", "b"]),
+    out = export_to(coco, tmp_path / "detect", task="detect", metadata=Metadata(class_names=["a", "b"]),
                     samples=[Sample("a.jpg", "test", image, boxes)])
     _, back, problems = read(out)
     assert problems.errors == [] and [sample.split for sample in back] == ["test"]
@@ -333,7 +308,7 @@ def test_detect_and_pose_export_import_back(tmp_path: Path):
     keypoints = (0.25, 0.5, 2.0, 0.0, 0.0, 0.0, 0.75, 0.5, 1.0)
     people = [Annotation(0, box=(0.5, 0.5, 0.6, 0.4), keypoints=keypoints)]
     metadata = Metadata(class_names=["person"], kpt_shape=[3, 3], flip_idx=[2, 1, 0])
-    out = export_to(tmp_path / "pose", task="pose", metadata=metadata, samples=[Sample("a.jpg", "train", image,
+    out = export_to(coco, tmp_path / "pose", task="pose", metadata=metadata, samples=[Sample("a.jpg", "train", image,
                                                                                        people)])
     document = json.loads((out / "annotations" / "instances_train.json").read_text())
     assert document["categories"][0]["keypoints"] == ["kp0", "kp1", "kp2"]

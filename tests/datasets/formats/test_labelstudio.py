@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from imagerec.datasets.formats import brush, labelstudio
 from imagerec.datasets.formats.base import Annotation, Sample
 from imagerec.datasets.validation import Metadata
-from tests.datasets.formats.test_voc import HEIGHT, WIDTH, detect, export_to, read, upload_folder, write_image
+from tests.datasets.formats.helpers import HEIGHT, WIDTH, detect, export_to, read, write_image
+from tests.datasets.formats.test_voc import upload_folder
 
 
 def region(kind: str, value: dict, **extra) -> dict:
