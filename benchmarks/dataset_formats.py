@@ -48,7 +48,8 @@ CATEGORIES = [(3, "person"), (7, "car"), (12, "dog"), (20, "bicycle"), (41, "cup
 VAL_EVERY = 10  # every tenth image is a val image
 PHASES = ("baseline", "import", "export", "version")
 DATASET_NAME = "coco-scale"
-WRITTEN_WHOLE = ("stats.json", "manifest.json")  # beside files/: every version writes its own
+WRITTEN_WHOLE = ("stats.json", "manifest.json")  # beside files/: every version writes its own (a later one
+# stores its manifest as a delta on its parent's)
 
 
 # --- generating the source folders (parent process) --------------------------------------------------------
@@ -162,9 +163,11 @@ def time_steps(spent: dict[str, float], peaks: dict[str, float]) -> None:
     peak RSS when each step returned (a peak that rises at a step was reached inside it)."""
     from imagerec.datasets import registration, service, staging, stats, validation, versions
     from imagerec.datasets.formats import coco_export
+    from imagerec.datasets.inheritance import Inheritance
 
     for owner, name in ((registration, "read_source"), (staging, "write_samples"), (validation, "validate"),
-                        (stats, "compute_stats"), (versions, "build_manifest"), (registration, "link_tree"),
+                        (stats, "compute_stats"), (stats, "update_stats"), (Inheritance, "scan"),
+                        (versions, "build_manifest"), (versions, "write_manifest"), (registration, "link_tree"),
                         (service, "manifest"), (versions, "diff"), (coco_export._Document, "write")):
         setattr(owner, name, _timed(getattr(owner, name), name, spent, peaks))
 

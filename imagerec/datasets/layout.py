@@ -33,6 +33,24 @@ def is_image_name(name: str) -> bool:
     return name.rpartition(".")[2].lower() in IMAGE_SUFFIXES
 
 
+def files_under(folder: Path) -> Iterator[str]:
+    """The files under a dataset's folder as posix paths relative to it, each folder's files sorted before its
+    sorted subfolders. Symlinked folders are followed, each real folder once (no loops). Strings, not Paths:
+    this runs once per file of a dataset, and a version reads most of them only by name."""
+    seen: set[str] = set()
+    top = str(folder)
+    for root, dirs, names in os.walk(top, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs.clear()
+            continue
+        seen.add(real)
+        dirs.sort()
+        prefix = "" if root == top else os.path.relpath(root, top).replace(os.sep, "/") + "/"
+        for name in sorted(names):
+            yield prefix + name
+
+
 def walk_source(source_root: Path, *, roots: list[Path] | None, errors: list[dict]) -> dict[str, Path]:
     """Every (non-hidden) file under ``source_root``: relative posix path -> real path, confined as ``collect``."""
     walker = _Walker.for_source(source_root, roots=roots, errors=errors)

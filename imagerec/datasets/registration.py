@@ -3,10 +3,10 @@
 ``read_source`` walks the source (confined), picks its format and reads it; ``staging`` writes the samples into
 ``dataset/files``; ``finish`` validates the whole layout, computes the stats and the manifest, and gives the
 row's summary and content hash. Only then is ``dataset/`` moved to ``<data_dir>/datasets/<uuid>``. A version
-starts from ``link_tree``: its parent's files as hard links (symlinks for images linked from a server folder),
-so it costs only what changed; a label is unlinked before it is rewritten, never written through its link. A
-linked image is its parent's inode: its content hash is taken from the parent's manifest and its header is not
-checked again (``known_hashes``).
+starts from ``link_tree``: its parent's files as hard links (for images linked from a server folder: of the symlink),
+so it costs only what changed; a label is unlinked before it is rewritten, never written through its link. What
+a version holds unchanged (``inheritance``) is neither checked nor counted again: its stats are its parent's
+updated by the change, and its manifest is stored as a delta on its parent's.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,7 @@ from imagerec.config import Settings
 from imagerec.datasets import archive, formats, stats, validation, versions
 from imagerec.datasets.formats import DatasetFormat
 from imagerec.datasets.formats.base import Imported, ImportOptions, Problems, SourceTree
+from imagerec.datasets.inheritance import Inheritance
 from imagerec.datasets.schemas import ImportChoice
 from imagerec.db import on_commit
 from imagerec.errors import Unprocessable
@@ -65,72 +66,41 @@ def _pick_format(tree: SourceTree, *, task: str, given: DatasetFormat | None) ->
 
 
 def finish(settings: Settings, staged: Path, *, task: str, metadata: validation.Metadata, problems: Problems,
-           import_info: dict, known_hashes: dict[tuple[int, int], str] | None = None) -> Finished:
+           import_info: dict, inherited: Inheritance | None = None) -> Finished:
     """Validate ``staged/files`` (422 with every problem), then write its stats and manifest beside it."""
     files = staged / "files"
-    report = validation.Report(errors=list(problems.errors),
-                               already_checked=_linked_from(known_hashes) if known_hashes else None)
+    report = validation.Report(errors=list(problems.errors), inherited=inherited)
     for warning in problems.warnings:
         report.warn(warning)
     validation.validate(files, task=task, metadata=metadata, max_pixels=settings.image_max_pixels, report=report)
     report.raise_if_invalid()
-    dataset_stats = stats.compute_stats(files, task=task, metadata=metadata,
-                                        hasher=_reusing(known_hashes) if known_hashes else None)
+    if inherited is not None and inherited.parent_stats is not None:
+        dataset_stats = stats.update_stats(files, task=task, metadata=metadata, inherited=inherited)
+    else:
+        dataset_stats = stats.compute_stats(files, task=task, metadata=metadata)
     for warning in dataset_stats.warnings:
         report.warn(warning)
     (staged / STATS_FILE).write_text(json.dumps(dataset_stats.as_dict()))
-    manifest = versions.build_manifest(files, task=task, metadata=metadata, image_hashes=dataset_stats.image_hashes)
-    versions.write_manifest(staged, manifest)
+    manifest = versions.build_manifest(files, task=task, metadata=metadata, image_hashes=dataset_stats.image_hashes,
+                                       inherited=inherited)
+    base = None if inherited is None else (inherited.parent_files.parent.name, inherited.parent_manifest)
+    versions.write_manifest(staged, manifest, base=base)
     summary = {**report.summary(), "import": import_info}
     return Finished(metadata, summary, versions.content_hash(manifest, metadata), manifest)
 
 
-def _reusing(known: dict[tuple[int, int], str]) -> Callable[[Path], str]:
-    """A hasher that reads only files it has not seen: a linked file is the parent's inode, whose hash is known."""
-
-    def hasher(path: Path) -> str:
-        status = path.stat()
-        return known.get((status.st_dev, status.st_ino)) or stats.file_sha256(path)
-
-    return hasher
-
-
-def _linked_from(known: dict[tuple[int, int], str]) -> Callable[[Path], bool]:
-    def linked(path: Path) -> bool:
-        status = path.stat()
-        return (status.st_dev, status.st_ino) in known
-
-    return linked
-
-
-def known_hashes(folder: Path, manifest: dict, *, task: str) -> dict[tuple[int, int], str]:
-    """(device, inode) -> content hash of every image of a registered version (``folder``) per its manifest."""
-    known = {}
-    for key, (image_hash, _label, classes) in manifest["images"].items():
-        split, _, name = key.partition("/")
-        if task == "classify":
-            path = folder / "files" / split / next(iter(classes)) / name
-        else:
-            path = folder / "files" / "images" / split / name
-        try:
-            status = path.stat()
-        except OSError:
-            continue
-        known[(status.st_dev, status.st_ino)] = image_hash
-    return known
+def read_stats_file(folder: Path) -> dict | None:
+    path = folder / STATS_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def link_tree(parent: Path, staged: Path) -> None:
     """``staged`` starts as a copy of the parent version's folder made of links (see the module docstring)."""
     for folder, _, names in os.walk(parent / "files"):
-        target_dir = staged / Path(folder).relative_to(parent)
-        target_dir.mkdir(parents=True, exist_ok=True)
-        for name in names:
-            source = Path(folder) / name
-            if source.is_symlink():
-                os.symlink(os.readlink(source), target_dir / name)
-            else:
-                os.link(source, target_dir / name)
+        target_dir = os.path.join(staged, os.path.relpath(folder, parent))
+        os.makedirs(target_dir, exist_ok=True)
+        for name in names:  # strings, not Paths: this loop runs once per file of the dataset
+            os.link(os.path.join(folder, name), os.path.join(target_dir, name), follow_symlinks=False)
     for name in KEPT_BESIDE_FILES:
         if (parent / name).is_file():
             shutil.copyfile(parent / name, staged / name)

@@ -170,8 +170,13 @@ def delete(*, session: Session, settings: Settings, dataset: Dataset, caller: Ca
     folder = registration.checked_storage_dir(settings, dataset.storage_path)
     notes = models_service.dataset_delete_notes(session, dataset=dataset)
     repository.mark_deleted(session, dataset=dataset, at=utcnow())
-    on_commit(session, lambda: archive.remove_tree(folder))
+    on_commit(session, lambda: _remove_folder(folder))
     return DatasetDeleted(id=dataset.id, notes=notes)
+
+
+def _remove_folder(folder: Path) -> None:
+    versions.release_base(folder)  # later versions' manifests are deltas on this one's
+    archive.remove_tree(folder)
 
 
 def _require_free_name(session: Session, *, name: str) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from imagerec.datasets.formats.base import Imported, Problems, Sample, label_lines
+from imagerec.datasets.layout import files_under
 from imagerec.datasets.splitting import Entry, SplitRequest, assign
 from imagerec.errors import Unprocessable
 from imagerec.files.links import link_file
@@ -208,10 +209,8 @@ def image_names(files_dir: Path, *, task: str) -> list[tuple[str, str]]:
     """(split, name) of every image of a staged or registered dataset."""
     found = []
     for split_dir in sorted(files_dir.iterdir() if task == "classify" else (files_dir / "images").iterdir()):
-        depth = 2 if task == "classify" else 1
-        for path in sorted(split_dir.rglob("*")):
-            if path.is_file() or path.is_symlink():
-                found.append((split_dir.name, "/".join(path.relative_to(split_dir).parts[depth - 1:])))
+        for rel in sorted(files_under(split_dir)):
+            found.append((split_dir.name, rel.partition("/")[2] if task == "classify" else rel))
     return found
 
 

@@ -32,23 +32,20 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
-import os
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from imagerec.datasets.formats.base import parse_label_text
-from imagerec.datasets.layout import is_image_name
+from imagerec.datasets.inheritance import Inheritance, key_of, label_path
+from imagerec.datasets.layout import files_under, is_image_name
+from imagerec.datasets.stats_warnings import NEAR_DUPLICATE_IOU, TINY_SIDE, TINY_SIZE, Findings, warnings_of
 from imagerec.datasets.validation import Metadata
 
 SPLITS = ("train", "val", "test")
 SIZE_EDGES = (0.0, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.0)
 ASPECT_EDGES = (0.0, 1 / 8, 1 / 4, 1 / 2, 1.0, 2.0, 4.0, 8.0, math.inf)
-TINY_SIZE = 0.01
-TINY_SIDE = 0.005
-NEAR_DUPLICATE_IOU = 0.9
-MAX_EXAMPLES = 3
 HASH_CHUNK = 1024 * 1024
 
 
@@ -63,9 +60,9 @@ class Histogram:
     def __post_init__(self) -> None:
         self.counts = self.counts or [0] * (len(self.edges) - 1)
 
-    def add(self, value: float) -> None:
+    def add(self, value: float, sign: int = 1) -> None:
         index = bisect_right(self.edges, value) - 1
-        self.counts[min(max(index, 0), len(self.counts) - 1)] += 1
+        self.counts[min(max(index, 0), len(self.counts) - 1)] += sign
 
     def as_dict(self) -> dict:
         return {"edges": [None if math.isinf(edge) else edge for edge in self.edges], "counts": list(self.counts)}
@@ -105,6 +102,7 @@ class DatasetStats:
     boxes: dict[str, BoxStats] | None  # None for classify
     warnings: list[str]
     image_hashes: dict[str, str]  # path relative to files_dir (posix) -> sha256 hex of the image's content
+    findings: Findings = field(default_factory=Findings)
 
     def as_dict(self) -> dict:
         """The JSON-serialisable summary; the hashes are left out (they are per image, not a statistic)."""
@@ -112,90 +110,145 @@ class DatasetStats:
         if self.boxes is not None:
             result["boxes"] = {name: boxes.as_dict() for name, boxes in self.boxes.items()}
         result["warnings"] = list(self.warnings)
+        result["findings"] = self.findings.as_dict()
         return result
-
-
-@dataclass
-class _Tally:
-    """A count of findings with the first few examples, so a warning never lists every object."""
-
-    count: int = 0
-    entries: int = 0  # examples offered; one may stand for several counted objects (a group of copies)
-    examples: list[str] = field(default_factory=list)
-
-    def add(self, example: str, count: int = 1) -> None:
-        self.count += count
-        self.entries += 1
-        if len(self.examples) < MAX_EXAMPLES:
-            self.examples.append(example)
-
-
-@dataclass
-class _Findings:
-    tiny: _Tally = field(default_factory=_Tally)
-    tiny_per_class: dict[str, int] = field(default_factory=dict)
-    near_duplicates: _Tally = field(default_factory=_Tally)
 
 
 # --- computing ------------------------------------------------------------------------------------------------
 
 
-def compute_stats(files_dir: Path, *, task: str, metadata: Metadata,
-                  hasher: Callable[[Path], str] | None = None) -> DatasetStats:
-    """Statistics, warnings and content hashes of the dataset staged under ``files_dir``; ``hasher`` (default
-    ``file_sha256``) lets a new version take its parent's hashes for the files it links."""
-    hashes: dict[str, str] = {}
-    hasher = hasher or file_sha256
-    splits: dict[str, SplitStats] = {}
-    boxes: dict[str, BoxStats] | None = None if task == "classify" else {}
-    findings = _Findings()
+def compute_stats(files_dir: Path, *, task: str, metadata: Metadata) -> DatasetStats:
+    """Statistics, warnings and content hashes of the dataset staged under ``files_dir``."""
+    counter = _Counter(files_dir, task=task, metadata=metadata)
     for split in SPLITS:
-        split_dir = files_dir / split if task == "classify" else files_dir / "images" / split
-        if not split_dir.is_dir():
+        if counter.split_dir(split).is_dir():
+            counter.open_split(split)
+            counter.count_split(split)
+    return counter.result()
+
+
+def update_stats(files_dir: Path, *, task: str, metadata: Metadata, inherited: Inheritance) -> DatasetStats:
+    """A new version's stats: its parent's, less what the parent counted for the keys it no longer holds as they
+    were (read from the parent's files), plus what it holds that the parent did not (read from ``files_dir``).
+    Gives the same counts as ``compute_stats``; the warnings' examples may differ."""
+    counter = _Counter.from_parent(files_dir, task=task, metadata=metadata, inherited=inherited)
+    for key in inherited.gone():
+        counter.count_parent_key(key, sign=-1)
+    counter.hashes.update(inherited.inherited_hashes())
+    for split in SPLITS:
+        if not counter.split_dir(split).is_dir():
+            counter.drop_split(split)
             continue
-        splits[split] = SplitStats(classes={name: ClassCounts() for name in metadata.class_names})
-        if boxes is None:
-            _classify_split(files_dir, split_dir, splits[split], hashes, hasher)
+        counter.open_split(split)
+        counter.count_split(split, skip=inherited.holds)
+    return counter.result()
+
+
+class _Counter:
+    """The running sums of one computation; ``sign`` -1 takes back what an image added."""
+
+    def __init__(self, files_dir: Path, *, task: str, metadata: Metadata, inherited: Inheritance | None = None):
+        self.files_dir, self.task, self.metadata, self.inherited = files_dir, task, metadata, inherited
+        self.splits: dict[str, SplitStats] = {}
+        self.boxes: dict[str, BoxStats] | None = None if task == "classify" else {}
+        self.findings = Findings()
+        self.hashes: dict[str, str] = {}
+
+    @classmethod
+    def from_parent(cls, files_dir: Path, *, task: str, metadata: Metadata, inherited: Inheritance) -> _Counter:
+        counter = cls(files_dir, task=task, metadata=metadata, inherited=inherited)
+        raw = inherited.parent_stats
+        for split, values in raw["splits"].items():
+            classes = {name: ClassCounts(**counts) for name, counts in values["classes"].items()}
+            counter.splits[split] = SplitStats(values["images"], values["instances"], values["backgrounds"], classes)
+        if counter.boxes is not None:
+            for split, values in raw["boxes"].items():
+                counter.boxes[split] = BoxStats(Histogram(SIZE_EDGES, list(values["size"]["counts"])),
+                                                Histogram(ASPECT_EDGES, list(values["aspect"]["counts"])),
+                                                dict(values["tiny"]))
+        tiny_per_class: dict[str, int] = {}
+        for box_stats in (counter.boxes or {}).values():
+            for name, count in box_stats.tiny.items():
+                tiny_per_class[name] = tiny_per_class.get(name, 0) + count
+        counter.findings = Findings.from_dict(raw["findings"], {n: c for n, c in tiny_per_class.items() if c})
+        return counter
+
+    def split_dir(self, split: str) -> Path:
+        return self.files_dir / split if self.task == "classify" else self.files_dir / "images" / split
+
+    def open_split(self, split: str) -> None:
+        split_stats = self.splits.setdefault(split, SplitStats())
+        for name in self.metadata.class_names:
+            split_stats.classes.setdefault(name, ClassCounts())
+        if self.boxes is not None:
+            box_stats = self.boxes.setdefault(split, BoxStats())
+            for name in self.metadata.class_names:
+                box_stats.tiny.setdefault(name, 0)
+
+    def drop_split(self, split: str) -> None:
+        self.splits.pop(split, None)
+        if self.boxes is not None:
+            self.boxes.pop(split, None)
+
+    def count_split(self, split: str, skip: Callable[[str], bool] | None = None) -> None:
+        split_dir = self.split_dir(split)
+        prefix = split_dir.relative_to(self.files_dir).as_posix()
+        for rel_in_split in files_under(split_dir):
+            if not is_image_name(rel_in_split):
+                continue
+            rel = f"{prefix}/{rel_in_split}"
+            key = key_of(rel, task=self.task)
+            if skip is not None and skip(key):
+                continue
+            image = split_dir / rel_in_split
+            known = self.inherited.image_hash(image) if self.inherited is not None else None
+            self.hashes[rel] = known or file_sha256(image)  # a relabelled image is still its parent's inode
+            if self.task == "classify":
+                self._count_classify(split, rel_in_split.partition("/")[0], sign=1)
+            else:
+                self._count_labelled(split, self.files_dir / label_path(key), label_rel=label_path(key), sign=1)
+
+    def count_parent_key(self, key: str, *, sign: int) -> None:
+        split = key.partition("/")[0]
+        if split not in self.splits:
+            self.open_split(split)
+        if self.task == "classify":
+            self._count_classify(split, self.inherited.entry(key)[1], sign=sign)  # the label is the class
         else:
-            boxes[split] = BoxStats(tiny=dict.fromkeys(metadata.class_names, 0))
-            _labelled_split(files_dir, split, task=task, metadata=metadata,
-                            split_stats=splits[split], box_stats=boxes[split], findings=findings, hashes=hashes,
-                            hasher=hasher)
-    warnings = _duplicate_warnings(hashes) + _class_warnings(splits, metadata.class_names) + _box_warnings(findings)
-    return DatasetStats(splits=splits, boxes=boxes, warnings=warnings, image_hashes=hashes)
+            label = self.inherited.parent_files / label_path(key)
+            self._count_labelled(split, label, label_rel=label_path(key), sign=sign)
 
-
-def _classify_split(files_dir: Path, split_dir: Path, split_stats: SplitStats, hashes: dict[str, str],
-                    hasher: Callable[[Path], str]) -> None:
-    for image in _images(split_dir):
-        hashes[image.relative_to(files_dir).as_posix()] = hasher(image)
-        class_name = image.relative_to(split_dir).parts[0]
+    def _count_classify(self, split: str, class_name: str, *, sign: int) -> None:
+        split_stats = self.splits[split]
         counts = split_stats.classes.setdefault(class_name, ClassCounts())
-        counts.images += 1
-        counts.instances += 1
-        split_stats.images += 1
-        split_stats.instances += 1
+        counts.images += sign
+        counts.instances += sign
+        split_stats.images += sign
+        split_stats.instances += sign
 
-
-def _labelled_split(files_dir: Path, split: str, *, task: str, metadata: Metadata, split_stats: SplitStats,
-                    box_stats: BoxStats, findings: _Findings, hashes: dict[str, str],
-                    hasher: Callable[[Path], str]) -> None:
-    images_dir, labels_dir = files_dir / "images" / split, files_dir / "labels" / split
-    for image in _images(images_dir):
-        hashes[image.relative_to(files_dir).as_posix()] = hasher(image)
-        label = labels_dir / image.relative_to(images_dir).with_suffix(".txt")
-        objects = _read_objects(label, task=task, metadata=metadata) if label.is_file() else []
-        split_stats.images += 1
-        split_stats.instances += len(objects)
-        split_stats.backgrounds += int(not objects)
+    def _count_labelled(self, split: str, label: Path, *, label_rel: str, sign: int) -> None:
+        objects = _read_objects(label, task=self.task, metadata=self.metadata) if label.is_file() else []
+        split_stats, box_stats = self.splits[split], self.boxes[split]
+        split_stats.images += sign
+        split_stats.instances += sign * len(objects)
+        split_stats.backgrounds += sign * int(not objects)
         for class_name in {obj.class_name for obj in objects}:
-            split_stats.classes.setdefault(class_name, ClassCounts()).images += 1
-        label_rel = label.relative_to(files_dir).as_posix()
+            split_stats.classes.setdefault(class_name, ClassCounts()).images += sign
         for obj in objects:
-            split_stats.classes.setdefault(obj.class_name, ClassCounts()).instances += 1
-            _add_box(obj, box_stats=box_stats, findings=findings, label_rel=label_rel)
+            split_stats.classes.setdefault(obj.class_name, ClassCounts()).instances += sign
+            _add_box(obj, box_stats=box_stats, findings=self.findings, label_rel=label_rel, sign=sign)
         for first, second in _near_duplicate_pairs(objects):
-            findings.near_duplicates.add(f"{label_rel} lines {first} and {second}")
+            if sign > 0:
+                self.findings.near_duplicates.add(f"{label_rel} lines {first} and {second}")
+            else:
+                self.findings.near_duplicates.remove(label_rel)
+
+    def result(self) -> DatasetStats:
+        splits = {split: self.splits[split] for split in SPLITS if split in self.splits}
+        boxes = None if self.boxes is None else {split: self.boxes[split] for split in SPLITS if split in self.boxes}
+        warnings = warnings_of(self.hashes, splits, self.metadata.class_names, self.findings)
+        return DatasetStats(splits=splits, boxes=boxes, warnings=warnings,
+                            image_hashes=dict(sorted(self.hashes.items())), findings=self.findings)
 
 
 @dataclass(frozen=True)
@@ -230,15 +283,20 @@ def _class_name(class_id: int, class_names: list[str]) -> str:
     return class_names[class_id] if 0 <= class_id < len(class_names) else str(class_id)
 
 
-def _add_box(obj: _Object, *, box_stats: BoxStats, findings: _Findings, label_rel: str) -> None:
+def _add_box(obj: _Object, *, box_stats: BoxStats, findings: Findings, label_rel: str, sign: int) -> None:
     _, _, w, h = obj.box
     size = math.sqrt(max(w, 0.0) * max(h, 0.0))
-    box_stats.size.add(size)
-    box_stats.aspect.add(w / h if h > 0 else math.inf)
+    box_stats.size.add(size, sign)
+    box_stats.aspect.add(w / h if h > 0 else math.inf, sign)
     if size < TINY_SIZE or min(w, h) < TINY_SIDE:
-        box_stats.tiny[obj.class_name] = box_stats.tiny.get(obj.class_name, 0) + 1
-        findings.tiny_per_class[obj.class_name] = findings.tiny_per_class.get(obj.class_name, 0) + 1
-        findings.tiny.add(f"{label_rel} line {obj.line}")
+        box_stats.tiny[obj.class_name] = box_stats.tiny.get(obj.class_name, 0) + sign
+        findings.tiny_per_class[obj.class_name] = findings.tiny_per_class.get(obj.class_name, 0) + sign
+        if not findings.tiny_per_class[obj.class_name]:
+            del findings.tiny_per_class[obj.class_name]
+        if sign > 0:
+            findings.tiny.add(f"{label_rel} line {obj.line}")
+        else:
+            findings.tiny.remove(label_rel)
 
 
 def _near_duplicate_pairs(objects: list[_Object]) -> list[tuple[int, int]]:
@@ -266,23 +324,6 @@ def _iou(first: _Object, second: _Object) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _images(folder: Path) -> Iterator[Path]:
-    """Image files under ``folder`` in sorted order, one directory listing held at a time.
-
-    Staged server datasets hold symlinks; linked folders are followed, each real folder once (no loops)."""
-    seen: set[str] = set()
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        real = os.path.realpath(root)
-        if real in seen:
-            dirs.clear()
-            continue
-        seen.add(real)
-        dirs.sort()
-        for name in sorted(files):
-            if is_image_name(name):
-                yield Path(root) / name
-
-
 def file_sha256(path: Path) -> str:
     """The sha256 hex digest of a file's content, read through a symlink, 1 MB at a time."""
     digest = hashlib.sha256()
@@ -291,99 +332,3 @@ def file_sha256(path: Path) -> str:
             digest.update(chunk)
     return digest.hexdigest()
 
-
-# --- warnings -------------------------------------------------------------------------------------------------
-
-
-def _duplicate_warnings(hashes: dict[str, str]) -> list[str]:
-    groups: dict[str, list[str]] = {}
-    for rel in sorted(hashes):
-        groups.setdefault(hashes[rel], []).append(rel)
-    duplicates = sorted((paths for paths in groups.values() if len(paths) > 1), key=lambda paths: paths[0])
-    return _leakage_warnings(duplicates) + _within_split_warnings(duplicates)
-
-
-def _split_of(rel: str) -> str:
-    parts = rel.split("/")
-    return parts[1] if parts[0] == "images" else parts[0]
-
-
-def _leakage_warnings(duplicates: list[list[str]]) -> list[str]:
-    """The same content in two splits: the model is evaluated on images it trained on."""
-    warnings = []
-    for index, first_split in enumerate(SPLITS):
-        for second_split in SPLITS[index + 1:]:
-            tally = _Tally()
-            for paths in duplicates:
-                first = [rel for rel in paths if _split_of(rel) == first_split]
-                second = [rel for rel in paths if _split_of(rel) == second_split]
-                if first and second:
-                    tally.add(f"{first[0]} = {second[0]}")
-            if tally.count:
-                verb = _agree(tally.count, "appears", "appear")
-                warnings.append(f"{_count(tally.count, 'image')} {verb} in both {first_split} and {second_split} "
-                                f"(same content): {_examples(tally)}")
-    return warnings
-
-
-def _within_split_warnings(duplicates: list[list[str]]) -> list[str]:
-    """Copies inside one split only weigh those images more; milder than leakage."""
-    warnings = []
-    for split in SPLITS:
-        tally = _Tally()
-        for paths in duplicates:
-            inside = [rel for rel in paths if _split_of(rel) == split]
-            if len(inside) > 1:
-                tally.add(" = ".join(inside[:2]) + (" = …" if len(inside) > 2 else ""), count=len(inside) - 1)
-        if tally.count:
-            warnings.append(f"{split}: {_count(tally.count, 'image')} {_agree(tally.count, 'duplicates', 'duplicate')}"
-                            f" another image of the same split (same content): {_examples(tally)}")
-    return warnings
-
-
-def _class_warnings(splits: dict[str, SplitStats], class_names: list[str]) -> list[str]:
-    warnings = []
-    if "train" in splits and "val" in splits:
-        absent = [name for name, counts in splits["train"].classes.items()
-                  if counts.instances and not splits["val"].classes.get(name, ClassCounts()).instances]
-        if absent:
-            warnings.append(f"{_count(len(absent), 'class', 'classes')} {_agree(len(absent), 'has', 'have')} "
-                            f"instances in train but none in val (not evaluated): {_names(absent)}")
-    empty = [name for name in class_names if not any(split.classes[name].instances for split in splits.values())]
-    if empty:
-        warnings.append(f"{_count(len(empty), 'class', 'classes')} {_agree(len(empty), 'has', 'have')} "
-                        f"no instances in any split: {_names(empty)}")
-    return warnings
-
-
-def _box_warnings(findings: _Findings) -> list[str]:
-    warnings = []
-    if findings.tiny.count:
-        per_class = sorted(findings.tiny_per_class.items(), key=lambda item: (-item[1], item[0]))
-        classes = ", ".join(f"{name} {count}" for name, count in per_class[:MAX_EXAMPLES])
-        more = ", …" if len(per_class) > MAX_EXAMPLES else ""
-        warnings.append(
-            f"{_count(findings.tiny.count, 'tiny box', 'tiny boxes')} (side under {TINY_SIZE:.0%} of the image, "
-            f"or width or height under {TINY_SIDE:.1%}), per class: {classes}{more}; e.g. {_examples(findings.tiny)}"
-        )
-    if findings.near_duplicates.count:
-        count = findings.near_duplicates.count
-        warnings.append(f"{_count(count, 'pair')} of boxes of the same class in one image overlap with IoU > "
-                        f"{NEAR_DUPLICATE_IOU} (one object labelled twice?): {_examples(findings.near_duplicates)}")
-    return warnings
-
-
-def _count(count: int, singular: str, plural: str | None = None) -> str:
-    return f"{count} {singular if count == 1 else plural or singular + 's'}"
-
-
-def _agree(count: int, singular: str, plural: str) -> str:
-    return singular if count == 1 else plural
-
-
-def _examples(tally: _Tally) -> str:
-    return ", ".join(tally.examples) + (", …" if tally.entries > len(tally.examples) else "")
-
-
-def _names(names: list[str]) -> str:
-    return ", ".join(names[:MAX_EXAMPLES]) + (", …" if len(names) > MAX_EXAMPLES else "")

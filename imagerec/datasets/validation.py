@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 from PIL import Image
 
-from imagerec.datasets.layout import SPLITS, is_image_name
+from imagerec.datasets.layout import SPLITS, files_under, is_image_name
 from imagerec.errors import Unprocessable
 from imagerec.pillow import pillow_open
 
@@ -40,6 +41,16 @@ class SplitCounts:
     backgrounds: int = 0
 
 
+class Inherited(Protocol):
+    """What a new version takes from its parent (``inheritance.Inheritance``)."""
+
+    def instances(self, key: str) -> int | None:
+        """The instances of an image and label held unchanged (by manifest key), None for any other."""
+
+    def image_checked(self, path: Path) -> bool:
+        """Whether the image file is one the parent holds (a relabelled image keeps its file)."""
+
+
 @dataclass
 class Report:
     errors: list[dict] = field(default_factory=list)
@@ -47,8 +58,8 @@ class Report:
     splits: dict[str, SplitCounts] = field(default_factory=lambda: {split: SplitCounts() for split in SPLITS})
 
     suppressed_warnings: int = 0
-    # a new version's images linked from its parent were checked when the parent registered
-    already_checked: Callable[[Path], bool] | None = None
+    # a new version: what it holds unchanged from its parent was checked when the parent registered
+    inherited: Inherited | None = None
 
     def error(self, file: str, message: str, line: int | None = None) -> None:
         self.errors.append({"file": file, "line": line, "message": message})
@@ -191,12 +202,16 @@ def _validate_labelled_split(
 ) -> None:
     counts = report.splits[split]
     labels_dir = files_dir / "labels" / split
-    used_labels: set[Path] = set()
-    for image in _images(files_dir / "images" / split):
-        _check_image_into(image, files_dir, report, max_pixels)
-        label = labels_dir / image.relative_to(files_dir / "images" / split).with_suffix(".txt")
-        instances = _check_label_file(label, files_dir, task, metadata, report) if label.is_file() else 0
-        used_labels.add(label)
+    images_dir = files_dir / "images" / split
+    used_labels: set[str] = set()
+    for name in _image_names(images_dir):
+        label_name = f"{name.rpartition('.')[0]}.txt"
+        used_labels.add(label_name)
+        instances = report.inherited.instances(f"{split}/{name}") if report.inherited else None
+        if instances is None:
+            _check_image_into(images_dir / name, files_dir, report, max_pixels)
+            label = labels_dir / label_name
+            instances = _check_label_file(label, files_dir, task, metadata, report) if label.is_file() else 0
         counts.images += 1
         counts.instances += instances
         counts.backgrounds += int(instances == 0)
@@ -204,19 +219,22 @@ def _validate_labelled_split(
         report.error(f"images/{split}", "split holds no images")
     elif not counts.instances:
         report.warn(f"{split}: no image has a label; every image is a background")
-    orphans = sorted(set(labels_dir.rglob("*.txt")) - used_labels) if labels_dir.is_dir() else []
+    orphans = sorted(name for name in files_under(labels_dir) if name.endswith(".txt") and name not in used_labels)
     if orphans:
-        example = orphans[0].relative_to(files_dir).as_posix()
         report.warn(f"labels/{split}: {len(orphans)} label files have no image and were ignored "
-                               f"(e.g. {example})")
+                    f"(e.g. labels/{split}/{orphans[0]})")
 
 
 def _images(folder: Path) -> Iterable[Path]:
-    return sorted(path for path in folder.rglob("*") if is_image_name(path.name)) if folder.is_dir() else []
+    return [folder / name for name in _image_names(folder)]
+
+
+def _image_names(folder: Path) -> list[str]:
+    return sorted(name for name in files_under(folder) if is_image_name(name)) if folder.is_dir() else []
 
 
 def _check_image_into(image: Path, files_dir: Path, report: Report, max_pixels: int) -> None:
-    if report.already_checked is not None and report.already_checked(image):
+    if report.inherited is not None and report.inherited.image_checked(image):
         return
     rel = image.relative_to(files_dir).as_posix()
     problem, warning = check_image(image, max_pixels=max_pixels)

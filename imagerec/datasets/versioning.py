@@ -3,8 +3,9 @@
 A version starts as its parent's files made of links (``registration.link_tree``), loses the removed images,
 takes the added and relabelled ones from a zip or a server folder in any format (an image it already holds, by
 split and name or by a base name only one image has, is relabelled; its file is kept when the upload has only
-the labels), and is checked as a whole like a first upload. Added classes are appended to the parent's class
-list, so every class id the parent had keeps its meaning. Only new images without a split are split.
+the labels), and is checked like a first upload, except for what it holds unchanged (``inheritance``). Added
+classes are appended to the parent's class list, so every class id the parent had keeps its meaning. Only new
+images without a split are split.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from sqlalchemy.orm import Session
 from imagerec.config import Settings
 from imagerec.datasets import registration, repository, staging, validation, versions
 from imagerec.datasets.formats.base import Problems
+from imagerec.datasets.inheritance import Inheritance
 from imagerec.datasets.models import Dataset
 from imagerec.datasets.schemas import ImportChoice
-from imagerec.errors import Unprocessable
+from imagerec.errors import Conflict, Unprocessable
 from imagerec.files.service import resolve_allowed
 
 
@@ -46,18 +48,29 @@ def create_version(*, session: Session, settings: Settings, parent: Dataset, upl
             metadata, import_info = _add(settings, staged, parent, source_root, choice, problems,
                                          link_images=path is not None)
         parent_manifest = service.manifest(settings, parent)
-        known = registration.known_hashes(service.storage_dir(settings, parent), parent_manifest, task=parent.task)
+        inherited = _inheritance(service.storage_dir(settings, parent), staged, task=parent.task,
+                                 parent_manifest=parent_manifest)
         finished = registration.finish(settings, staged, task=parent.task, metadata=metadata, problems=problems,
-                                       import_info=import_info, known_hashes=known)
+                                       import_info=import_info, inherited=inherited)
         changes = versions.diff(parent_manifest, finished.manifest)
         if versions.is_empty(changes) and metadata.class_names == parent.class_names:
             raise Unprocessable(f"the new version would equal version {parent.version}: nothing was added, "
                                 "removed or relabelled")
         finished.summary["version"] = {"removed_names": removed, "counts": changes["counts"]}
+        if repository.get(session, dataset_id=parent.id) is None:  # deleted while this version was staged
+            raise Conflict(f"dataset {parent.id} was deleted while its new version was being made")
         dataset = Dataset(name=parent.name, task=parent.task, source=parent.source, source_path=parent.source_path,
                           parent_id=parent.id, version=repository.next_version(session, name=parent.name),
                           created_by=created_by)
         return service.insert(session, settings, staged, dataset, finished)
+
+
+def _inheritance(parent_dir: Path, staged: Path, *, task: str, parent_manifest: dict) -> Inheritance:
+    parent_stats = registration.read_stats_file(parent_dir)
+    if parent_stats is not None and "findings" not in parent_stats:
+        parent_stats = None  # registered before stats kept their findings: this version counts everything again
+    return Inheritance.scan(parent_dir / "files", staged / "files", task=task, manifest=parent_manifest,
+                            parent_stats=parent_stats)
 
 
 def _add(settings: Settings, staged: Path, parent: Dataset, source_root: Path, choice: ImportChoice,

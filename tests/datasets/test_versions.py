@@ -138,3 +138,92 @@ def test_a_classify_image_moved_to_another_class_is_relabelled(client: TestClien
     changes = client.get(f"/api/datasets/{v2.json()['id']}/diff", params={"from": v1["id"]}).json()
     assert changes["counts"] == {"added": 0, "removed": 0, "relabelled": 1, "replaced": 0}
     assert changes["instances"] == {image.parent.name: {"gained": 0, "lost": 1}, other: {"gained": 1, "lost": 0}}
+
+
+def _folders_by_age(settings: Settings) -> list[Path]:
+    return sorted((settings.data_dir / "datasets").iterdir(), key=lambda p: p.stat().st_mtime)
+
+
+def _counts(stats: dict) -> dict:
+    """Everything of a stats answer but the warnings' examples, which a version may pick differently."""
+    return {"splits": stats["splits"], "boxes": stats.get("boxes"),
+            "findings": {kind: tally["count"] for kind, tally in stats["findings"].items()}}
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch, module, name: str) -> list:
+    """Record the first argument of every call of ``module.name`` (which still runs)."""
+    calls, real = [], getattr(module, name)
+
+    def recording(first, *args, **kwargs):
+        calls.append(first)
+        return real(first, *args, **kwargs)
+
+    monkeypatch.setattr(module, name, recording)
+    return calls
+
+
+def test_a_version_reads_only_what_changed_and_counts_like_a_full_pass(
+        client: TestClient, settings: Settings, tmp_path: Path, v1: dict, monkeypatch: pytest.MonkeyPatch):
+    from imagerec.datasets import stats, validation
+
+    checked_labels = _spy(monkeypatch, validation, "_check_label_file")
+    checked_images = _spy(monkeypatch, validation, "check_image")
+    read_labels = _spy(monkeypatch, stats, "_read_objects")
+    v2 = _version(client, v1["id"], folder=_relabel(tmp_path, settings, v1, "train_0001.jpg"), tmp_path=tmp_path,
+                  remove=["train/train_0002.jpg"])
+
+    assert v2.status_code == 201, v2.text
+    assert sorted(label.name for label in checked_labels) == ["train_0001.txt"]  # the relabelled one only
+    assert [image.name for image in checked_images] == ["train_0001.jpg"]  # the upload's copy of it
+    # the parent's counts of the relabelled and the removed image are taken back, the new label counted
+    assert sorted(label.name for label in read_labels) == ["train_0001.txt", "train_0001.txt", "train_0002.txt"]
+    stored = client.get(f"/api/datasets/{v2.json()['id']}/stats").json()
+    full = stats.compute_stats(_folders_by_age(settings)[-1] / "files", task="detect",
+                               metadata=validation.Metadata(v1["class_names"])).as_dict()
+    assert _counts(stored) == _counts(full)
+    assert stored["splits"]["train"]["images"] == v1["splits"]["train"]["images"] - 1
+
+
+def test_a_version_stores_its_manifest_as_a_delta_that_outlives_its_parent(
+        client: TestClient, settings: Settings, tmp_path: Path, v1: dict):
+    import json
+
+    from imagerec.datasets import versions
+
+    v2 = _version(client, v1["id"], folder=_added_images(tmp_path, 3), tmp_path=tmp_path).json()
+    v3 = _version(client, v2["id"], remove=["train/train_0003.jpg"]).json()
+    first, second, third = _folders_by_age(settings)
+    stored = json.loads((third / versions.MANIFEST_FILE).read_text())
+    assert stored["base"] == second.name and stored["removed"] == ["train/train_0003.jpg"] and stored["set"] == {}
+    whole = versions.read_manifest(third)
+    before = client.get(f"/api/datasets/{v3['id']}/diff", params={"from": v1["id"]}).json()
+
+    assert client.delete(f"/api/datasets/{v2['id']}").status_code == 200
+
+    assert not second.exists()
+    assert "base" not in json.loads((third / versions.MANIFEST_FILE).read_text())  # written whole first
+    assert versions.read_manifest(third) == whole
+    after = client.get(f"/api/datasets/{v3['id']}/diff", params={"from": v1["id"]}).json()
+    assert after["counts"] == before["counts"] == {"added": 3, "removed": 1, "relabelled": 0, "replaced": 0}
+    assert client.get(f"/api/datasets/{v3['id']}").json()["content_hash"] == v3["content_hash"]
+    assert first.exists()
+
+
+def test_a_classify_version_counts_like_a_full_pass(client: TestClient, settings: Settings, tmp_path: Path):
+    from imagerec.datasets import stats, validation
+
+    v1 = upload(client, dataset_zip(tmp_path, "classify", train=6, val=3), task="classify").json()
+    [image] = sorted((settings.data_dir / "datasets").rglob("files/train/*/*"))[:1]
+    other = next(name for name in v1["class_names"] if name != image.parent.name)
+    (tmp_path / "moved" / "train" / other).mkdir(parents=True)
+    shutil.copy(image, tmp_path / "moved" / "train" / other / image.name)
+
+    v2 = _version(client, v1["id"], folder=tmp_path / "moved", tmp_path=tmp_path, remove=["val/" + sorted(
+        p.name for p in image.parents[2].glob("val/*/*"))[0]])
+
+    assert v2.status_code == 201, v2.text
+    stored = client.get(f"/api/datasets/{v2.json()['id']}/stats").json()
+    full = stats.compute_stats(_folders_by_age(settings)[-1] / "files", task="classify",
+                               metadata=validation.Metadata(v1["class_names"])).as_dict()
+    assert stored["splits"] == full["splits"] and stored["warnings"] == full["warnings"]
+    assert stored["splits"]["val"]["images"] == v1["splits"]["val"]["images"] - 1

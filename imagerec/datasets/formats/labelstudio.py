@@ -25,6 +25,7 @@ Splits: ``data.split`` (train/val/test), else the writer splits. Export: see ``l
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
@@ -32,6 +33,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
+
+import ijson
 
 from imagerec.datasets.formats import brush
 from imagerec.datasets.formats.base import (
@@ -55,6 +58,8 @@ from imagerec.pillow import pillow_open
 __all__ = ["IMPORTER", "export"]
 
 JSON_MAX_BYTES = 512 * 1024 * 1024
+SNIFF_BYTES = 256 * 1024
+SNIFF_TASKS = 50
 SHAPES = ("rectanglelabels", "polygonlabels", "brushlabels")
 KINDS = (*SHAPES, "keypointlabels", "choices")
 USABLE = {"detect": SHAPES, "segment": SHAPES, "pose": ("rectanglelabels", "keypointlabels"), "classify": ("choices",)}
@@ -90,7 +95,7 @@ class _Task:
 class LabelStudioImporter:
     def detect(self, tree: SourceTree, *, task: str) -> str | None:
         for rel in tree.with_suffix(".json"):
-            flavour = _flavour(_load(tree, rel))
+            flavour = _flavour(_head_tasks(tree, rel))
             if flavour:
                 return f"Label Studio: {rel} is a {flavour} export"
         return None
@@ -121,6 +126,27 @@ def _load(tree: SourceTree, rel: str) -> object:
         return json.loads(tree.read_text(rel, max_bytes=JSON_MAX_BYTES))
     except (ValueError, UnicodeDecodeError):  # not JSON, or too large: not a Label Studio export
         return None
+
+
+def _head_tasks(tree: SourceTree, rel: str) -> list | None:
+    """The first tasks of a file that starts as a JSON list, read from its head only (detection looks at every
+    .json of the source, and an export can be hundreds of megabytes)."""
+    with open(tree.files[rel], "rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
+        return None
+    tasks = []
+    try:
+        for task in ijson.items(io.BytesIO(head), "item"):
+            tasks.append(task)
+            if len(tasks) >= SNIFF_TASKS:
+                break
+    except (ijson.JSONError, UnicodeDecodeError):  # the head ends inside a task, or it is not JSON after all
+        pass
+    if not tasks and len(head) == SNIFF_BYTES:  # a first task larger than the head (a huge brush mask)
+        loaded = _load(tree, rel)
+        return loaded if isinstance(loaded, list) else None
+    return tasks
 
 
 def _flavour(data: object) -> str | None:

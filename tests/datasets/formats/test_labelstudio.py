@@ -217,3 +217,22 @@ def test_labelstudio_upload_registers(client: TestClient, tmp_path: Path):
     assert dataset["class_names"] == ["cat", "dog"]
     assert (dataset["splits"]["train"]["instances"], dataset["splits"]["val"]["images"]) == (4, 2)
     assert any("textarea" in warning for warning in dataset["warnings"])
+
+
+def test_detection_reads_the_head_of_a_large_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    root = tmp_path / "ls"
+    write_image(root / "a.jpg")
+    many = [task(f"/data/upload/1/{index:08x}-a.jpg", [rectangle("cat", 1, 1, 5, 5)]) for index in range(4000)]
+    (root / "big.json").write_text(json.dumps(many))
+    huge_first = task("/data/upload/1/ab12cd34-a.jpg", [rectangle("cat", 1, 1, 5, 5, note="x" * 300_000)])
+    (tmp_path / "one").mkdir()
+    write_image(tmp_path / "one" / "a.jpg")
+    (tmp_path / "one" / "export.json").write_text(json.dumps([huge_first]))
+    assert (root / "big.json").stat().st_size > labelstudio.SNIFF_BYTES
+    whole_reads = []
+    monkeypatch.setattr(labelstudio, "_load", lambda tree, rel: whole_reads.append(rel) or None)
+
+    assert "big.json is a JSON export" in detect(labelstudio.IMPORTER, root)
+    assert whole_reads == []  # its head was enough
+    detect(labelstudio.IMPORTER, tmp_path / "one")
+    assert whole_reads == ["export.json"]  # a first task larger than the head: the file is read whole
