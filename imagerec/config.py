@@ -70,7 +70,18 @@ class Settings(BaseSettings):
     labelstudio_url: AnyHttpUrl | None = Field(
         None, description="Label Studio's base URL: the only host the ML backend fetches task images from."
     )
-    labelstudio_api_token: SecretStr | None = Field(None, description="Label Studio API token for those fetches.")
+    labelstudio_api_token: SecretStr | None = Field(
+        None, description="Label Studio token (personal access or legacy) for that host; or register connections "
+                          "with POST /api/labelstudio/connections.")
+    labelstudio_media_hosts: list[str] = Field(
+        default_factory=list, description="Other hosts task images may come from (cloud storage pre-signed URLs, a "
+                                          "media server), as scheme://host[:port]; they are sent no token.")
+    labelstudio_train_every: int = Field(
+        0, ge=0, le=1_000_000, description="Train from a Label Studio project after this many new or updated "
+                                           "annotations (its ANNOTATION_* webhooks); 0: only on Start training.")
+    secret_key: SecretStr | None = Field(
+        None, description="Encrypts stored secrets (Label Studio tokens); unset: generated once into "
+                          "data_dir/secret.key. Every API machine must have the same.")
     auth: Literal["on", "off"] = Field(
         "on", description="'off': no API keys (a single user on loopback; a warning is logged at start)."
     )

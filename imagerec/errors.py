@@ -109,7 +109,7 @@ def _json_safe(value: Any, folders: list[Path]) -> Any:
     return value
 
 
-async def _render(request: Request, error: ImagerecError) -> JSONResponse:
+async def render_error(request: Request, error: ImagerecError) -> JSONResponse:
     folders = _server_folders(request)
     body: dict[str, Any] = {"detail": relative_paths(error.message, folders=folders)}
     if error.details is not None:
@@ -134,7 +134,7 @@ async def _render_busy(_request: Request, error: Exception) -> JSONResponse:
 
 
 def install_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ImagerecError, _render)
+    app.add_exception_handler(ImagerecError, render_error)
     app.add_exception_handler(RequestValidationError, _render_validation)
     for busy in BUSY_ERRORS:
         app.add_exception_handler(busy, _render_busy)

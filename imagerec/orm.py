@@ -4,8 +4,9 @@ from imagerec.auth.models import ApiKey
 from imagerec.datasets.models import Dataset
 from imagerec.db import Base
 from imagerec.evaluation.models import Evaluation, EvaluationImage
+from imagerec.labelstudio.models import LabelStudioConnection, LabelStudioProject
 from imagerec.model_versions.models import ModelVersion
 from imagerec.tasks.models import Task, TaskLog, TaskMetric, TaskRef
 
-__all__ = ["ApiKey", "Base", "Dataset", "Evaluation", "EvaluationImage", "ModelVersion", "Task", "TaskLog",
-           "TaskMetric", "TaskRef"]
+__all__ = ["ApiKey", "Base", "Dataset", "Evaluation", "EvaluationImage", "LabelStudioConnection",
+           "LabelStudioProject", "ModelVersion", "Task", "TaskLog", "TaskMetric", "TaskRef"]

@@ -9,6 +9,7 @@ from imagerec.auth.scopes import Scope
 from imagerec.datasets.router import router as datasets_router
 from imagerec.evaluation.router import router as evaluations_router
 from imagerec.files.router import router as files_router
+from imagerec.labelstudio.api_router import router as labelstudio_api_router
 from imagerec.labelstudio.router import router as labelstudio_router
 from imagerec.model_versions.router import router as models_router
 from imagerec.prelabel.router import router as prelabel_router
@@ -44,3 +45,7 @@ def include_routers(app: FastAPI) -> None:
                        dependencies=[annotation_jobs])
     app.include_router(labelstudio_router, prefix="/labelstudio", tags=["labelstudio"],
                        dependencies=[require(Scope.annotate)])
+    # the same protocol for one project: Label Studio's GET /versions names none (see labelstudio.router)
+    app.include_router(labelstudio_router, prefix="/labelstudio/projects/{ls_project}", include_in_schema=False,
+                       dependencies=[require(Scope.annotate)])
+    app.include_router(labelstudio_api_router, prefix="/api/labelstudio", tags=["labelstudio"])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 import secrets
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from imagerec.auth.scopes import Caller, Scope, granted
 from imagerec.config import Settings
 from imagerec.db import read_session, unit_of_work, utcnow
 from imagerec.errors import Conflict, NotFound
+from imagerec.secrets import write_exclusive
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def bootstrap_admin_key(settings: Settings, factory: sessionmaker[Session]) -> P
     with unit_of_work(factory) as session:
         _, plaintext = create(session, name=_free_admin_name(session), scopes=[Scope.admin], expires_at=None,
                               created_by=None)
-        _write_exclusive(path, plaintext)
+        write_exclusive(path, plaintext)
     log.warning("generated an admin API key: it is in %s (readable by this user only)", path)
     return path
 
@@ -118,9 +118,3 @@ def _free_admin_name(session: Session) -> str:
         counter += 1
         name = f"admin-{counter}"
     return name
-
-
-def _write_exclusive(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text + "\n")

@@ -31,7 +31,7 @@ class Dataset(Base):
     name: Mapped[str] = mapped_column(String(200))
     task: Mapped[str] = mapped_column(String(16))
     storage_path: Mapped[str] = mapped_column(String(500))
-    source: Mapped[str] = mapped_column(String(16))  # "upload", "path" (import) or "prelabel" (a job made it)
+    source: Mapped[str] = mapped_column(String(16))  # "upload", "path" (import), "prelabel" or "labelstudio"
     source_path: Mapped[str | None] = mapped_column(String(1000))  # the imported folder, for "path"
     class_names: Mapped[list]
     kpt_shape: Mapped[list | None]

@@ -100,6 +100,8 @@ def link_tree(parent: Path, staged: Path) -> None:
         target_dir = os.path.join(staged, os.path.relpath(folder, parent))
         os.makedirs(target_dir, exist_ok=True)
         for name in names:  # strings, not Paths: this loop runs once per file of the dataset
+            if name.endswith(".cache"):  # Ultralytics' label cache, written beside the labels by a training
+                continue
             os.link(os.path.join(folder, name), os.path.join(target_dir, name), follow_symlinks=False)
     for name in KEPT_BESIDE_FILES:
         if (parent / name).is_file():

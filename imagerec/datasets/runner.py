@@ -84,16 +84,6 @@ def _register(factory, settings: Settings, reporter: TaskReporter, params: Datas
     return retry_busy(write, what="the dataset's registration", deadline_seconds=None)
 
 
-def _end(reporter: TaskReporter, *, to: TaskStatus, message: str, error: str | None = None) -> None:
-    def write(session: Session) -> None:
-        if tasks_repository.transition(session, task_id=reporter.task_id, from_=[TaskStatus.running], to=to,
-                                       error=error):
-            tasks_repository.append_log(session, task_id=reporter.task_id, message=message,
-                                        level="error" if error else "info")
-
-    reporter.finish(write)
-
-
 def run(*, task_id: int, settings: Settings, session_factory: sessionmaker[Session]) -> None:
     reporter = TaskReporter(task_id=task_id, session_factory=session_factory)
     params, run_dir, created_by = _load(task_id, session_factory)
@@ -109,12 +99,12 @@ def run(*, task_id: int, settings: Settings, session_factory: sessionmaker[Sessi
                                              on_sample=_progress(reporter, params.images))
         _register(session_factory, settings, reporter, params, staged, finished, created_by)
     except ImportCancelled:
-        _end(reporter, to=TaskStatus.cancelled, message="cancelled: nothing was registered")
+        reporter.end(to=TaskStatus.cancelled, message="cancelled: nothing was registered")
     except ImagerecError as error:  # the user's data: the same answer the request would have had
         for problem in (error.details or [])[:MAX_LOGGED]:
             reporter.log(f"{problem.get('file')}:{problem.get('line') or ''} {problem.get('message')}",
                          level="warning")
-        _end(reporter, to=TaskStatus.failed, message=f"failed: {error.message}", error=error.message)
+        reporter.end(to=TaskStatus.failed, message=f"failed: {error.message}", error=error.message)
     finally:
         archive.remove_tree(work)
     (run_dir / registration.UPLOAD_NAME).unlink(missing_ok=True)

@@ -87,7 +87,7 @@ class DatasetRead(BaseModel):
     version: int = Field(description="1 for a new dataset; each new version of it counts up")
     parent_id: int | None = Field(description="The version this one was made from")
     content_hash: str | None = Field(description="sha256 of every image, label and the class list")
-    source: Literal["upload", "path", "prelabel"]
+    source: Literal["upload", "path", "prelabel", "labelstudio"]
     source_path: str | None
     created_at: datetime
     created_by: str | None = Field(None, description="The name of the API key that created it")

@@ -27,14 +27,15 @@ from imagerec.files.service import resolve_allowed
 
 def create_version(*, session: Session, settings: Settings, parent: Dataset, upload: BinaryIO | None = None,
                    path: str | None = None, remove: list[str] = (), choice: ImportChoice | None = None,
-                   created_by: str | None = None) -> Dataset:
-    """The next version of ``parent``'s dataset; 422 when it would hold exactly what ``parent`` holds."""
+                   created_by: str | None = None, written: Path | None = None) -> Dataset:
+    """The next version of ``parent``'s dataset; 422 when it would hold exactly what ``parent`` holds.
+    ``written``: a folder the server wrote itself (a Label Studio pull), read as an upload is (its files moved)."""
     from imagerec.datasets import service  # service imports this module for its routes' sake
 
-    if upload is None and path is None and not remove:
+    if upload is None and path is None and written is None and not remove:
         raise Unprocessable("a new version needs added or relabelled images (a zip or a path) or images to remove")
     choice = choice or ImportChoice()
-    source_root = resolve_allowed(settings.allowed_roots, path) if path is not None else None
+    source_root = resolve_allowed(settings.allowed_roots, path) if path is not None else written
     session.rollback()  # no write lock held while the upload is read (see service._require_free_name)
     with registration.workspace(settings) as work:
         staged = work / "dataset"
@@ -54,7 +55,7 @@ def create_version(*, session: Session, settings: Settings, parent: Dataset, upl
                                        import_info=import_info, inherited=inherited)
         changes = versions.diff(parent_manifest, finished.manifest)
         if versions.is_empty(changes) and metadata.class_names == parent.class_names:
-            raise Unprocessable(f"the new version would equal version {parent.version}: nothing was added, "
+            raise NothingChanged(f"the new version would equal version {parent.version}: nothing was added, "
                                 "removed or relabelled")
         finished.summary["version"] = {"removed_names": removed, "counts": changes["counts"]}
         if repository.get(session, dataset_id=parent.id) is None:  # deleted while this version was staged
@@ -63,6 +64,10 @@ def create_version(*, session: Session, settings: Settings, parent: Dataset, upl
                           parent_id=parent.id, version=repository.next_version(session, name=parent.name),
                           created_by=created_by)
         return service.insert(session, settings, staged, dataset, finished)
+
+
+class NothingChanged(Unprocessable):
+    """The version would hold exactly what its parent holds."""
 
 
 def _inheritance(parent_dir: Path, staged: Path, *, task: str, parent_manifest: dict) -> Inheritance:

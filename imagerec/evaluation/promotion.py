@@ -31,6 +31,13 @@ class Pending:
     evaluation_ids: list[int]
 
 
+def measured_against(session: Session, *, reference, candidate, metric: str, threshold: float) -> dict:
+    """Two succeeded evaluations on the same images compared: per-class deltas and ``regressed_classes``."""
+    return compare(reference, candidate, images_a=repository.images_by_name(session, evaluation_id=reference.id),
+                   images_b=repository.images_by_name(session, evaluation_id=candidate.id), metric=metric,
+                   threshold=threshold)
+
+
 def guard_check(session: Session, *, settings: Settings, executor: Executor, model: ModelVersion,
                 request: PromotionRequest, created_by: str | None) -> dict | Pending | None:
     """None: nothing to guard against (no default yet, or it is this model). Pending: evaluations queued. Else
@@ -48,11 +55,8 @@ def guard_check(session: Session, *, settings: Settings, executor: Executor, mod
                                request=EvaluationRequest(model_ids=missing, dataset_id=guard.dataset_id,
                                                          split=guard.split))
         return Pending(task_id=queued[0].task_id, evaluation_ids=[e.id for e in queued])
-    reference, candidate = found[current.id], found[model.id]
-    comparison = compare(reference, candidate,
-                         images_a=repository.images_by_name(session, evaluation_id=reference.id),
-                         images_b=repository.images_by_name(session, evaluation_id=candidate.id),
-                         metric=guard.metric, threshold=guard.max_class_regression)
+    comparison = measured_against(session, reference=found[current.id], candidate=found[model.id],
+                                  metric=guard.metric, threshold=guard.max_class_regression)
     regressed = comparison["regressed_classes"]
     if regressed and not request.force:
         names = ", ".join(f"{item['class']} ({item['delta']:+.3f})" for item in regressed)

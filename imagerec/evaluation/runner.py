@@ -117,16 +117,6 @@ def _store(factory, settings: Settings, target: Target, outcome: dict) -> None:
     retry_busy(write, what="the evaluation's result", deadline_seconds=None)
 
 
-def _end(reporter: TaskReporter, *, to: TaskStatus, message: str) -> None:
-    def write(session: Session) -> None:
-        values = {"progress": 1.0} if to == TaskStatus.succeeded else {}
-        if tasks_repository.transition(session, task_id=reporter.task_id, from_=[TaskStatus.running], to=to,
-                                       **values):
-            tasks_repository.append_log(session, task_id=reporter.task_id, message=message)
-
-    reporter.finish(write)
-
-
 def run(*, task_id: int, settings: Settings, session_factory: sessionmaker[Session]) -> None:
     from imagerec.training import ultralytics_env
 
@@ -139,10 +129,10 @@ def run(*, task_id: int, settings: Settings, session_factory: sessionmaker[Sessi
         try:
             outcome = _evaluate(job, target, settings=settings, reporter=reporter, index=index, started=started)
         except EvaluationCancelled:
-            _end(reporter, to=TaskStatus.cancelled, message=f"cancelled; {index} of {len(job.targets)} models "
+            reporter.end(to=TaskStatus.cancelled, message=f"cancelled; {index} of {len(job.targets)} models "
                  "were evaluated and are kept")
             return
         _store(session_factory, settings, target, outcome)
         overall = outcome["metrics"]["overall"]
         reporter.log(f"model {target.model.id}: {overall}")
-    _end(reporter, to=TaskStatus.succeeded, message=f"evaluated {len(job.targets)} model(s)")
+    reporter.end(to=TaskStatus.succeeded, message=f"evaluated {len(job.targets)} model(s)")

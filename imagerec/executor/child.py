@@ -39,7 +39,7 @@ def _redirect_output(log_path: Path) -> None:
     sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
 
 
-def _load_runner(kind: str):
+def load_runner(kind: str):
     module_name, function_name = KINDS[TaskKind(kind)].runner.split(":")
     return getattr(importlib.import_module(module_name), function_name)
 
@@ -63,7 +63,7 @@ def _cancel_before_start(reporter: TaskReporter) -> None:
     reporter.finish(write)
 
 
-def _record_failure(reporter: TaskReporter, error: BaseException, settings: Settings) -> None:
+def record_failure(reporter: TaskReporter, error: BaseException, settings: Settings) -> None:
     folders = [settings.data_dir, settings.pretrained_dir, *settings.allowed_roots]
     cause = relative_paths(one_line_cause(error), folders=folders)
     trace = plain("".join(traceback.format_exception(error))).rstrip().splitlines()[-TRACEBACK_MAX_LINES:]
@@ -88,16 +88,16 @@ def run_child(task_id: int, settings: Settings, parent_pid: int) -> None:
     try:  # the lock is held until this process (and every process it forks) has exited
         _lock = ownership.acquire(settings.data_dir / run_dir, wait_seconds=LOCK_WAIT_SECONDS)
     except ownership.RunFolderBusy as error:  # touch nothing in the folder: it is someone else's
-        _record_failure(reporter, error, settings)
+        record_failure(reporter, error, settings)
         return
     _redirect_output(settings.data_dir / run_dir / "worker.log")
     try:
         if cancelled:
             _cancel_before_start(reporter)
             return
-        _load_runner(kind)(task_id=task_id, settings=settings, session_factory=factory)
+        load_runner(kind)(task_id=task_id, settings=settings, session_factory=factory)
     except BaseException as error:  # report every failure, including KeyboardInterrupt/SystemExit
         traceback.print_exc()
-        _record_failure(reporter, error, settings)
+        record_failure(reporter, error, settings)
     finally:
         engine.dispose()

@@ -4,10 +4,12 @@ A task's ``data`` holds a reference that Label Studio wrote, but the request tha
 anyone, so no reference decides which host the server talks to (SSRF). What is accepted:
 
 - a path relative to Label Studio (``/data/upload/3/x.jpg``, ``/data/local-files/?d=…``,
-  ``/tasks/<id>/resolve/?fileuri=…``): fetched from ``IMAGEREC_LABELSTUDIO_URL`` with
-  ``Authorization: Token <IMAGEREC_LABELSTUDIO_API_TOKEN>``;
-- an absolute ``http(s)`` URL whose scheme, host and port are those of ``IMAGEREC_LABELSTUDIO_URL``; any other
-  host is refused (403) and nothing is sent to it;
+  ``/tasks/<id>/resolve/?fileuri=…``): fetched from the project's Label Studio connection (``connections``:
+  a registered one, or ``IMAGEREC_LABELSTUDIO_URL``) with its token (``client.LabelStudioAuth``: a personal
+  access token exchanged for a Bearer access token, a legacy token as ``Token``);
+- an absolute ``http(s)`` URL whose scheme, host and port are those of that connection, or of a host listed in
+  ``IMAGEREC_LABELSTUDIO_MEDIA_HOSTS`` (fetched without any token, any path); any other host is refused (403)
+  and nothing is sent to it;
 - either way only the paths Label Studio serves media from (``media_paths``); any other path of Label Studio
   (its REST API) is refused (403) before a request is made, since the token would act on it as its owner;
 - ``/data/local-files/?d=<path>`` is first looked for on disk, through ``resolve_allowed`` (a relative ``d`` is
@@ -15,10 +17,10 @@ anyone, so no reference decides which host the server talks to (SSRF). What is a
 - a ``data:…;base64,`` URL up to the annotate file-size limit.
 
 Everything else (``s3://``, ``gs://``, ``file://``, ``//host/…``) is refused with a message that says why.
-Requests are GETs. A redirect is followed only to a media path on the Label Studio host, each hop checked like
-the first (cloud storage that Label Studio answers with a redirect to a pre-signed URL on another host is
-therefore refused). Bodies are read as a stream and cut off at ``annotate_max_file_bytes``; the token is never
-sent anywhere but Label Studio's media paths.
+Requests are GETs. A redirect is followed only to a media path on the Label Studio host or to a listed media
+host, each hop checked like the first (cloud storage that Label Studio answers with a redirect to a pre-signed
+URL on another host needs that host listed). Bodies are read as a stream and cut off at
+``annotate_max_file_bytes``; the token is never sent anywhere but Label Studio's media paths.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import httpx
 from imagerec.config import Settings
 from imagerec.errors import BadRequest, Forbidden, ImagerecError, NotFound, PayloadTooLarge
 from imagerec.files.service import resolve_allowed
+from imagerec.labelstudio.client import Connection, TokenRefused, async_client
 from imagerec.labelstudio.media_paths import media_path_problem
 
 FETCH_TIMEOUT_SECONDS = 30.0  # Label Studio gives a whole predict call 100 s
@@ -44,7 +47,8 @@ MAX_REDIRECTS = 3
 SHOWN_CHARS = 200  # of a reference quoted in an error: enough to recognise it, not a whole query
 LOCAL_FILES_PATH = "/data/local-files"
 DEFAULT_PORTS = {"http": 80, "https": 443}
-SETTINGS_HINT = "set IMAGEREC_LABELSTUDIO_URL and IMAGEREC_LABELSTUDIO_API_TOKEN on the imagerec server"
+SETTINGS_HINT = ("register the Label Studio with POST /api/labelstudio/connections {url, token}, or set "
+                 "IMAGEREC_LABELSTUDIO_URL and IMAGEREC_LABELSTUDIO_API_TOKEN on the imagerec server")
 
 
 class LabelStudioUnavailable(ImagerecError):
@@ -60,18 +64,19 @@ class TaskImage:
 
 
 @asynccontextmanager
-async def open_fetcher(settings: Settings) -> AsyncIterator[ImageFetcher]:
+async def open_fetcher(settings: Settings, connection: Connection | None) -> AsyncIterator[ImageFetcher]:
     """An ``ImageFetcher`` whose HTTP connections are closed on exit (one per predict request)."""
-    async with httpx.AsyncClient(timeout=FETCH_TIMEOUT_SECONDS, follow_redirects=False, trust_env=False) as client:
-        yield ImageFetcher(settings=settings, client=client)
+    async with async_client(connection, timeout=FETCH_TIMEOUT_SECONDS) as client:
+        yield ImageFetcher(settings=settings, client=client, connection=connection)
 
 
 class ImageFetcher:
-    def __init__(self, *, settings: Settings, client: httpx.AsyncClient) -> None:
+    def __init__(self, *, settings: Settings, client: httpx.AsyncClient, connection: Connection | None) -> None:
         self.settings = settings
         self.client = client
         self.max_bytes = settings.annotate_max_file_bytes
-        base = str(settings.labelstudio_url).rstrip("/") if settings.labelstudio_url else None
+        base = connection.url if connection is not None else None
+        self.media_origins = {_origin(host) for host in settings.labelstudio_media_hosts}
         self.base_url = base
         self.origin = _origin(base) if base else None
 
@@ -84,6 +89,8 @@ class ImageFetcher:
         scheme = parts.scheme.lower()
         if scheme == "data":
             return self._data_url(reference)
+        if scheme in DEFAULT_PORTS and _origin(reference) in self.media_origins - {self.origin}:
+            return TaskImage(await self._download(reference), _file_name(parts))
         if scheme in DEFAULT_PORTS:
             return await self._from_label_studio(self._checked_absolute(reference), parts)
         if not scheme and not parts.netloc and reference.startswith("/"):
@@ -99,8 +106,8 @@ class ImageFetcher:
             raise Forbidden(f"image URL on host {_host(url)!r} refused: imagerec fetches task images only from "
                             f"the Label Studio host it is configured with, and none is configured ({SETTINGS_HINT})")
         if _origin(url) != self.origin:
-            raise Forbidden(f"image URL on host {_host(url)!r} refused: it is not the Label Studio host configured "
-                            "in IMAGEREC_LABELSTUDIO_URL, and imagerec fetches task images from no other host")
+            raise Forbidden(f"image URL on host {_host(url)!r} refused: it is not the host of the project's Label "
+                            "Studio connection, and imagerec fetches task images from no other host")
         return url
 
     async def _from_label_studio(self, url: str | None, parts: SplitResult) -> TaskImage:
@@ -114,7 +121,10 @@ class ImageFetcher:
         return TaskImage(await self._download(url), file_name)
 
     def _require_media_url(self, url: str) -> None:
-        """403 unless ``url`` is a media path on the Label Studio host: checked before every request."""
+        """403 unless ``url`` is a media path on the Label Studio host, or on an allowed media host: checked
+        before every request."""
+        if _origin(url) in self.media_origins - {self.origin}:
+            return
         if _origin(url) != self.origin:  # a relative reference that tried to name a host of its own
             raise Forbidden(f"image reference {_shown(url)!r} does not stay on the Label Studio host; refused")
         problem = self._media_problem(url)
@@ -161,26 +171,27 @@ class ImageFetcher:
         self._require_media_url(url)  # redirect hops are checked in _redirect_target, before they are requested
         for _ in range(MAX_REDIRECTS + 1):
             try:
-                async with self.client.stream("GET", url, headers=self._auth_headers()) as response:
+                async with self.client.stream("GET", url) as response:  # the client's auth adds the token
                     if not response.is_redirect:
                         _check_status(response, url)
                         return await self._read_limited(response)
                     url = self._redirect_target(url, response.headers.get("location", ""))
+            except TokenRefused as error:
+                raise LabelStudioUnavailable(str(error)) from None
             except httpx.HTTPError as error:
                 raise LabelStudioUnavailable(f"could not fetch {_shown(url)} from Label Studio: "
                                              f"{type(error).__name__}: {error}") from None
         raise LabelStudioUnavailable(f"Label Studio redirected {_shown(url)} more than {MAX_REDIRECTS} times")
 
-    def _auth_headers(self) -> dict[str, str]:
-        token = self.settings.labelstudio_api_token
-        return {"Authorization": f"Token {token.get_secret_value()}"} if token else {}
-
     def _redirect_target(self, url: str, location: str) -> str:
         target = urljoin(url, location)
+        if _origin(target) in self.media_origins - {self.origin}:  # cloud storage's pre-signed link
+            return target
         if _origin(target) != self.origin:
             raise Forbidden(f"Label Studio redirected {_shown(url)} to another host ({_host(target)!r}); imagerec "
-                            "follows no redirect off the Label Studio host (cloud storage: turn off pre-signed URLs "
-                            "in the storage settings so that Label Studio serves the file itself)")
+                            "follows no redirect off the Label Studio host unless IMAGEREC_LABELSTUDIO_MEDIA_HOSTS "
+                            "lists that host (cloud storage: list its host, or turn off pre-signed URLs so that "
+                            "Label Studio serves the file itself)")
         problem = self._media_problem(target)
         if problem:
             raise Forbidden(f"Label Studio redirected {_shown(url)} to {_shown(target)}, which is refused: {problem}")
@@ -206,8 +217,8 @@ def _check_status(response: httpx.Response, url: str) -> None:
     if status == 404:
         raise NotFound(f"Label Studio has no file at {_shown(url)} (404)")
     if status in (401, 403):
-        raise LabelStudioUnavailable(f"Label Studio refused {_shown(url)} ({status}): check that "
-                                     "IMAGEREC_LABELSTUDIO_API_TOKEN is a valid Label Studio access token")
+        raise LabelStudioUnavailable(f"Label Studio refused {_shown(url)} ({status}): check that the token "
+                                     "registered for it (or IMAGEREC_LABELSTUDIO_API_TOKEN) is valid there")
     raise LabelStudioUnavailable(f"Label Studio answered {status} for {_shown(url)}")
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from xml.etree.ElementTree import Element
+from xml.etree.ElementTree import Element, tostring
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
@@ -115,6 +115,19 @@ def parse_label_config(xml: str | None) -> LabelConfig:
             "whose value is a task data key such as $image"
         )
     return LabelConfig(controls=controls, images=images)
+
+
+def with_labels_renamed(xml: str, renames: dict[str, dict[str, str]]) -> str:
+    """The config with each control's labels renamed (``renames``: control name -> {label: new name}) and their
+    ``predicted_values`` dropped: the config of data whose labels were turned into the model's class names."""
+    root = _parse_xml(xml)
+    for element in root.iter():
+        names = renames.get(element.get("name", "")) if _tag(element) in set(ControlKind) else None
+        for label in element if names else ():
+            if _tag(label) in LABEL_TAGS and label.get("value") in names:
+                label.set("value", names[label.get("value")])
+                label.attrib.pop("predicted_values", None)
+    return tostring(root, encoding="unicode")
 
 
 def _parse_xml(xml: str | None) -> Element:

@@ -11,31 +11,28 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from imagerec.db import read_session
-from imagerec.deps import AnnotationRuntimeDep, SessionDep, SessionFactoryDep
+from imagerec.db import read_session, unit_of_work
+from imagerec.deps import AnnotationRuntimeDep, ExecutorDep, SessionDep, SessionFactoryDep, SettingsDep
+from imagerec.errors import render_error
 from imagerec.labelstudio import service
 from imagerec.labelstudio.schemas import (
     Health,
-    NotAvailable,
+    LegacyTrainRequest,
     PredictRequest,
     PredictResponse,
     SetupRequest,
     SetupResponse,
+    TrainingAnswer,
     Versions,
+    WebhookEvent,
 )
 from imagerec.vision import VisionTask
 
 router = APIRouter()
-
-TRAINING_NOT_AVAILABLE = (
-    "training from Label Studio is not available yet: train in imagerec (POST /api/training/...) and mark the "
-    "model default (POST /api/models/{id}/default); Label Studio then predicts with it"
-)
-
 
 @router.get("", response_model=Health, include_in_schema=False)
 @router.get("/", response_model=Health, summary="Liveness for Label Studio (answers at once, always)")
@@ -44,17 +41,20 @@ async def health() -> Health:
     return service.health()
 
 
-@router.post("/setup", response_model=SetupResponse, summary="Which model serves this label config")
-def setup(request: SetupRequest, session: SessionDep) -> SetupResponse:
-    return service.setup(session, request=request)
+@router.post("/setup", response_model=SetupResponse, summary="Which model serves this project")
+async def setup(body: SetupRequest, request: Request, session_factory: SessionFactoryDep,
+                settings: SettingsDep) -> SetupResponse | JSONResponse:
+    return await _committed(request, session_factory, lambda session: service.setup(session, settings,
+                                                                                    request=body))
 
 
-async def _plan(request: PredictRequest, session_factory: SessionFactoryDep) -> service.PredictionPlan:
+async def _plan(request: PredictRequest, session_factory: SessionFactoryDep,
+                settings: SettingsDep) -> service.PredictionPlan:
     """Read what predict needs in a session of its own, closed before images are fetched or a model runs."""
 
     def read() -> service.PredictionPlan:
         with read_session(session_factory) as session:  # reads only: never waits for a writer's lock
-            return service.plan_prediction(session, request=request)
+            return service.plan_prediction(session, settings, request=request)
 
     return await run_in_threadpool(read)
 
@@ -67,10 +67,15 @@ async def predict(plan: PlanDep, runtime: AnnotationRuntimeDep) -> PredictRespon
     return await service.predict(plan=plan, runtime=runtime)
 
 
-@router.get("/versions", response_model=Versions, summary="Version strings of the registered models")
+@router.get("/versions", response_model=Versions, summary="Version strings of the models that can serve a project")
 @router.post("/versions", response_model=Versions, include_in_schema=False)  # older backends' verb
-def versions(session: SessionDep, task: VisionTask | None = None) -> Versions:
-    return service.versions(session, task=task)
+def versions(request: Request, session: SessionDep, task: VisionTask | None = None,
+             project: Annotated[int | None, Query(ge=1, description="Only models that fit this project")] = None,
+             ) -> Versions:
+    """Label Studio's GET names no project: connect the backend as ``…/labelstudio/projects/<id>`` (the same
+    protocol under that path) to have its versions filtered for that project."""
+    scoped = request.path_params.get("ls_project")
+    return service.versions(session, task=task, project=int(scoped) if scoped is not None else project)
 
 
 @router.get("/metrics", summary="Label Studio polls this; imagerec reports no metrics here")
@@ -78,14 +83,28 @@ async def metrics() -> dict:
     return {}
 
 
-@router.post("/webhook", response_model=NotAvailable, summary="Annotation events: acknowledged, not acted on")
-async def webhook() -> NotAvailable:
-    # Label Studio fires this on every annotation; an error status would only fill its webhook log.
-    return NotAvailable(status="ignored", detail=TRAINING_NOT_AVAILABLE)
+@router.post("/webhook", response_model=TrainingAnswer, summary="Label Studio events: Start training, annotations")
+async def webhook(body: WebhookEvent, request: Request, session_factory: SessionFactoryDep, settings: SettingsDep,
+                  executor: ExecutorDep) -> TrainingAnswer | JSONResponse:
+    """``START_TRAINING`` queues a training from the project's annotations (``labelstudio.loop``) and answers at
+    once; ``ANNOTATION_CREATED``/``ANNOTATION_UPDATED`` count towards ``IMAGEREC_LABELSTUDIO_TRAIN_EVERY``; other
+    events are acknowledged."""
+    return await _committed(request, session_factory, lambda session: service.webhook(
+        session, settings=settings, executor=executor, event=body))
 
 
-@router.post("/train", status_code=status.HTTP_501_NOT_IMPLEMENTED, response_model=NotAvailable,
-             summary="Legacy 'Start training' button: not available yet")
-async def train() -> JSONResponse:
-    body = NotAvailable(status="not_available", detail=TRAINING_NOT_AVAILABLE)
-    return JSONResponse(body.model_dump(), status_code=status.HTTP_501_NOT_IMPLEMENTED)
+@router.post("/train", response_model=TrainingAnswer, summary="Legacy 'Start training': the same as START_TRAINING")
+async def train(body: LegacyTrainRequest, request: Request, session_factory: SessionFactoryDep,
+                settings: SettingsDep, executor: ExecutorDep) -> TrainingAnswer | JSONResponse:
+    return await _committed(request, session_factory, lambda session: service.start_training(
+        session, settings=settings, executor=executor, project=body.project, reason="Label Studio's /train"))
+
+
+async def _committed(request: Request, session_factory, work):
+    """``work`` in a unit of work that commits even when it refuses (the reason is kept on the project)."""
+    def run():
+        with unit_of_work(session_factory) as session:
+            return work(session)
+
+    outcome = await run_in_threadpool(run)
+    return await render_error(request, outcome.error) if isinstance(outcome, service.Refused) else outcome

@@ -7,15 +7,15 @@ a segmentation model fills PolygonLabels, BrushLabels (each instance's polygons 
 and RectangleLabels, a pose model KeyPointLabels (with hidden parent boxes) and RectangleLabels.
 
 Predict answers one entry per task, in task order, as Label Studio pairs them by position. A task whose image
-cannot be fetched or decoded gets an empty ``result`` and its error is logged; when *every* task fails, the
-whole call fails with the first error's status and every task's message, so that Label Studio shows the user
-why (a wrong URL or token is the common case).
+cannot be fetched or decoded gets an entry without ``result`` (``{"error": …}``): Label Studio skips such an
+entry, so it stores no prediction for that task and asks for it again later (an empty ``result`` would be
+stored as that model version's prediction, and never asked for again). Its reason is logged and counted. When
+*every* task fails, the whole call fails with the first error's status and every task's message.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from functools import partial
 
@@ -30,6 +30,9 @@ from imagerec.annotation.schemas import AnnotateParams, ImageAnnotations
 from imagerec.annotation.service import annotate_arrays
 from imagerec.config import Settings
 from imagerec.errors import BadRequest, ImagerecError, Unprocessable
+from imagerec.executor.base import Executor
+from imagerec.labelstudio import connections, interactive, loop, projects
+from imagerec.labelstudio.client import Connection
 from imagerec.labelstudio.images import ImageFetcher, open_fetcher
 from imagerec.labelstudio.label_config import (
     ControlKind,
@@ -41,72 +44,123 @@ from imagerec.labelstudio.label_config import (
 )
 from imagerec.labelstudio.schemas import (
     Health,
+    LabelStudioTask,
     PredictRequest,
     PredictResponse,
     SetupRequest,
     SetupResponse,
-    Task,
+    TaskFailure,
     TaskPrediction,
+    TrainingAnswer,
     Versions,
+    WebhookEvent,
 )
 from imagerec.model_versions import repository as models_repository
 from imagerec.model_versions.models import ModelVersion
+from imagerec.tasks.models import Task
 from imagerec.vision import VisionTask
 
 logger = logging.getLogger(__name__)
 
-VERSION_PREFIX = "imagerec-model-"
-VERSION_PATTERN = re.compile(rf"^{VERSION_PREFIX}(\d+)$")
 VERSIONS_LIMIT = 500
+ANNOTATION_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
 DEFAULT_SCORE_THRESHOLD = AnnotateParams.model_fields["conf"].default  # the same default as /api/auto_annotate
 REGION_FIELD = {ControlKind.rectangle: "rectangle", ControlKind.polygon: "polygon",
                 ControlKind.keypoint: "keypoint", ControlKind.choices: "choices", ControlKind.brush: "brush"}
-
-
-def model_version(model: ModelVersion) -> str:
-    return f"{VERSION_PREFIX}{model.id}"
-
-
-def model_id_of(version: str | None) -> int | None:
-    match = VERSION_PATTERN.match(version or "")
-    return int(match.group(1)) if match else None
 
 
 def health() -> Health:
     return Health(version=__version__)
 
 
-def setup(session: Session, *, request: SetupRequest) -> SetupResponse:
-    """The version string of the model that will serve this label config (422 when there is none)."""
-    config = parse_label_config(request.label_config)
-    model = default_model(session, task=config.task)
-    if config.controls_for(config.task):  # labels naming none of the model's classes fail here, visibly
-        control_targets(config, model)
-    return SetupResponse(model_version=model_version(model))
+@dataclass(frozen=True)
+class Refused:
+    """A setup or training request that failed: answered with its status, its reason kept on the project's row
+    (so the request's transaction commits rather than roll the reason back)."""
+
+    error: ImagerecError
 
 
-def versions(session: Session, *, task: VisionTask | None) -> Versions:
+def setup(session: Session, settings: Settings, *, request: SetupRequest) -> SetupResponse | Refused:
+    """The version string of the model that serves this project (see ``projects``); 403 for an unregistered
+    Label Studio, a ``Refused`` (kept on the project's row) when no model can serve it."""
+    connection = connections.for_setup(session, settings, hostname=request.hostname)
+    url, number = connection.url if connection is not None else "", projects.project_number(request.project)
+    extra = request.extra_params if isinstance(request.extra_params, dict) else None
+    config = None
+    try:
+        config = parse_label_config(request.label_config)
+        row = projects.for_setup(session, url=url, project=number) if number is not None else None
+        model = projects.choose(session, row=row, config=config, requested_version=request.model_version,
+                                extra_params=extra)
+        if config.controls_for(config.task):  # labels naming none of the model's classes fail here, visibly
+            control_targets(config, model)
+    except ImagerecError as error:
+        if number is not None:
+            projects.record_problem(session, url=url, project=number, task=config and config.task.value,
+                                    error=error, extra_params=extra)
+        return Refused(error)
+    if number is not None:
+        projects.bind(session, url=url, project=number, config=config, label_config=request.label_config,
+                      model=model, extra_params=extra)
+    return SetupResponse(model_version=projects.model_version(model))
+
+
+def webhook(session: Session, *, settings: Settings, executor: Executor,
+            event: WebhookEvent) -> TrainingAnswer | Refused:
+    if event.action == "START_TRAINING":
+        return start_training(session, settings=settings, executor=executor, project=event.project,
+                              reason="Start training in Label Studio")
+    if event.action in ANNOTATION_EVENTS:
+        try:
+            row = loop.project_of(session, event.project)
+        except ImagerecError:
+            return TrainingAnswer(status="ignored", detail="not a project set up with imagerec")
+        try:
+            started = loop.count_annotation(session, settings=settings, executor=executor, row=row)
+        except ImagerecError as error:
+            return Refused(error)
+        if started is None:
+            return TrainingAnswer(status="counted", detail=f"{row.annotations_since_training} annotation events "
+                                                           "counted since the last training")
+        return _answer(*started)
+    return TrainingAnswer(status="ignored", detail=f"{event.action[:100]} events are not acted on")
+
+
+def start_training(session: Session, *, settings: Settings, executor: Executor, project: object,
+                   reason: str) -> TrainingAnswer | Refused:
+    try:
+        row = loop.project_of(session, project)
+        return _answer(*loop.start(session, settings=settings, executor=executor, row=row, reason=reason))
+    except ImagerecError as error:
+        return Refused(error)
+
+
+def _answer(task: Task, new: bool) -> TrainingAnswer:
+    if new:
+        return TrainingAnswer(status="queued", task_id=task.id, detail=f"task {task.id} trains from the project's "
+                              "annotations: GET /api/tasks/{id} follows it")
+    return TrainingAnswer(status="running", task_id=task.id, detail=f"task {task.id} is already {task.status} for "
+                          "this project")
+
+
+def versions(session: Session, *, task: VisionTask | None, project: int | None) -> Versions:
+    """Every live model's version string; for a project set up before, only those that can fill its config."""
+    row = projects.find(session, project=project, url=None) if project is not None else None
+    task = VisionTask(row.task) if row is not None else task
     models = models_repository.list_models(session, task=task, limit=VERSIONS_LIMIT, offset=0)
-    return Versions(versions=[model_version(model) for model in models])
+    if row is not None and row.label_config:
+        config = parse_label_config(row.label_config)
+        models = [model for model in models if _fills(config, model)]
+    return Versions(versions=[projects.model_version(model) for model in models])
 
 
-def default_model(session: Session, *, task: VisionTask) -> ModelVersion:
-    model = models_repository.get_default(session, task=task)
-    if model is None:
-        raise Unprocessable(
-            f"this label config needs a {task} model, and no {task} model is marked default in imagerec: "
-            f"mark one with POST /api/models/{{id}}/default (GET /api/models?task={task} lists them)"
-        )
-    return model
-
-
-def choose_model(session: Session, *, config: LabelConfig, requested_version: str | None) -> ModelVersion:
-    """The model a request names, if it exists and serves the config's task; otherwise the task's default."""
-    model_id = model_id_of(requested_version)
-    model = models_repository.get(session, model_id) if model_id is not None else None
-    if model is not None and model.task == config.task:
-        return model
-    return default_model(session, task=config.task)
+def _fills(config: LabelConfig, model: ModelVersion) -> bool:
+    try:
+        control_targets(config, model)
+    except ImagerecError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -123,23 +177,29 @@ class ControlTarget:
 class PredictionPlan:
     """Everything predict needs from the database, read in one short session before any slow work starts."""
 
-    tasks: list[Task]
+    tasks: list[LabelStudioTask]
     config: LabelConfig
     model: ModelVersion  # detached once the session closes; only its loaded attributes are read
     version: str
     targets: list[ControlTarget]
     params: AnnotateParams
     image_key: str  # the task data key holding the image the targets are drawn on
+    connection: Connection | None  # the project's Label Studio: where relative image references are fetched
+    context: object = None  # interactive pre-annotation: what the user clicked or drew (see ``interactive``)
 
 
-def plan_prediction(session: Session, *, request: PredictRequest) -> PredictionPlan:
+def plan_prediction(session: Session, settings: Settings, *, request: PredictRequest) -> PredictionPlan:
     config = parse_label_config(request.label_config)
-    model = choose_model(session, config=config, requested_version=request.model_version)
+    row = projects.for_predict(session, project=request.project, label_config=request.label_config)
+    model = projects.choose(session, row=row, config=config, requested_version=request.model_version)
     targets = control_targets(config, model)
     image_key = config.image_for(targets[0].control).data_key
     targets = [t for t in targets if config.image_for(t.control).data_key == image_key]  # one image per task
-    return PredictionPlan(tasks=request.tasks, config=config, model=model, version=model_version(model),
-                          targets=targets, params=annotate_params(targets), image_key=image_key)
+    connection = (connections.for_url(session, settings, row.labelstudio_url) if row is not None
+                  and row.labelstudio_url else connections.sole(session, settings))
+    return PredictionPlan(tasks=request.tasks, config=config, model=model, version=projects.model_version(model),
+                          targets=targets, params=annotate_params(targets), image_key=image_key,
+                          connection=connection, context=(request.params or {}).get("context"))
 
 
 def control_targets(config: LabelConfig, model: ModelVersion) -> list[ControlTarget]:
@@ -148,7 +208,8 @@ def control_targets(config: LabelConfig, model: ModelVersion) -> list[ControlTar
     if not any(target.label_map for target in targets):
         labels = sorted({label.value for target in targets for label in target.control.labels})
         raise Unprocessable(
-            f"no label of the label config ({', '.join(labels) or 'none'}) names a class of {model_version(model)} "
+            f"no label of the label config ({', '.join(labels) or 'none'}) names a class of "
+            f"{projects.model_version(model)} "
             f"({', '.join(model.class_names)}): name labels after the classes, or list the classes a label stands "
             'for in predicted_values="a,b"'
         )
@@ -178,16 +239,16 @@ def annotate_params(targets: list[ControlTarget]) -> AnnotateParams:
 # -- predict -----------------------------------------------------------------------------------------------
 async def predict(*, plan: PredictionPlan, runtime: AnnotationRuntime) -> PredictResponse:
     """One prediction per task, in task order (see the module docstring for failed tasks)."""
-    predictions: list[TaskPrediction] = []
+    predictions: list[TaskPrediction | TaskFailure] = []
     failures: list[tuple[object, ImagerecError]] = []
-    async with open_fetcher(runtime.settings) as fetcher:
+    async with open_fetcher(runtime.settings, plan.connection) as fetcher:
         for task in plan.tasks:
             try:
                 image = await _task_image(fetcher, task, plan=plan, settings=runtime.settings)
             except ImagerecError as error:
                 logger.warning("Label Studio task %s: no prediction: %s", task.id, error.message)
                 failures.append((task.id, error))
-                predictions.append(TaskPrediction(result=[], score=None, model_version=plan.version))
+                predictions.append(TaskFailure(error=error.message))
                 continue
             [annotations] = await annotate_arrays(runtime=runtime, model=plan.model, images=[image],
                                                   params=plan.params)
@@ -195,10 +256,14 @@ async def predict(*, plan: PredictionPlan, runtime: AnnotationRuntime) -> Predic
             predictions.append(await anyio.to_thread.run_sync(task_prediction, plan, annotations))
     if plan.tasks and len(failures) == len(plan.tasks):
         raise NoTaskPredicted(failures)
+    if failures:
+        logger.warning("Label Studio predict: %d of %d tasks left without a prediction (Label Studio asks again "
+                       "for them later)", len(failures), len(plan.tasks))
     return PredictResponse(results=predictions, model_version=plan.version)
 
 
-async def _task_image(fetcher: ImageFetcher, task: Task, *, plan: PredictionPlan, settings: Settings) -> DecodedImage:
+async def _task_image(fetcher: ImageFetcher, task: LabelStudioTask, *, plan: PredictionPlan,
+                      settings: Settings) -> DecodedImage:
     if plan.image_key not in task.data:
         raise BadRequest(f"task {task.id} has no '{plan.image_key}' in its data (the label config's "
                          f"<Image value=\"${plan.image_key}\">)")
@@ -209,6 +274,7 @@ async def _task_image(fetcher: ImageFetcher, task: Task, *, plan: PredictionPlan
 
 def task_prediction(plan: PredictionPlan, annotations: ImageAnnotations) -> TaskPrediction:
     """Each control's regions, from its own label map and threshold, in one prediction."""
+    annotations = interactive.focus(annotations, plan.context)
     regions, scores = [], []
     for target in plan.targets:
         part = prediction(

@@ -42,6 +42,9 @@ KINDS: dict[TaskKind, KindSpec] = {
     TaskKind.dataset_import: KindSpec(schema="imagerec.datasets.schemas:DatasetImportTask",
                                       runner="imagerec.datasets.runner:run", control_scope=Scope.train,
                                       resumable=True),
+    TaskKind.labelstudio_training: KindSpec(schema="imagerec.labelstudio.schemas:LabelStudioTrainingTask",
+                                            runner="imagerec.labelstudio.runner:run", control_scope=Scope.train,
+                                            resumable=True),
 }
 
 

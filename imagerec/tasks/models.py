@@ -36,6 +36,7 @@ class TaskKind(StrEnum):
     annotation = "annotation"  # batch pre-labelling
     evaluation = "evaluation"  # one or more models measured on a dataset split
     dataset_import = "dataset_import"  # a large dataset read, checked and registered
+    labelstudio_training = "labelstudio_training"  # Label Studio's "Start training": annotations → model
 
 
 class Task(Base):

@@ -146,6 +146,18 @@ class TaskReporter:
 
         return retry_busy(attempt, what=what, deadline_seconds=FINAL_DEADLINE_SECONDS)
 
+    def end(self, *, to: str, message: str, error: str | None = None) -> None:
+        """Move the running task to ``to`` with its last log line (an error line when ``error`` is given)."""
+
+        def write(session: Session) -> None:
+            values = {"progress": 1.0} if to == "succeeded" else {}
+            if repository.transition(session, task_id=self.task_id, from_=["running"], to=to, error=error,
+                                     **values):
+                repository.append_log(session, task_id=self.task_id, message=message,
+                                      level="error" if error else "info")
+
+        self.finish(write)
+
 
 class WarningForwarder(logging.Handler):
     """Ultralytics' own warnings (ignored arguments, missing labels …) go to the task log, without colour codes."""

@@ -137,6 +137,14 @@ def metrics(session: Session, *, task_id: int) -> Sequence[TaskMetric]:
     return session.scalars(select(TaskMetric).where(TaskMetric.task_id == task_id).order_by(TaskMetric.epoch)).all()
 
 
+def active_task_referencing(session: Session, *, ref_kind: str, ref_id: int) -> Task | None:
+    """The oldest queued or running task with that ref."""
+    query = (select(Task).join(TaskRef, TaskRef.task_id == Task.id)
+             .where(TaskRef.ref_kind == ref_kind, TaskRef.ref_id == ref_id, Task.status.in_(ACTIVE))
+             .order_by(Task.id).limit(1))
+    return session.scalar(query)
+
+
 def is_referenced_by_active_task(session: Session, *, ref_kind: str, ref_id: int) -> bool:
     query = select(
         exists().where(

@@ -9,6 +9,7 @@ import pytest
 
 from imagerec.config import Settings
 from imagerec.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge
+from imagerec.labelstudio import connections
 from imagerec.labelstudio.images import LabelStudioUnavailable, open_fetcher
 from tests.labelstudio.fake_label_studio import FakeLabelStudio
 
@@ -35,7 +36,7 @@ def make_settings(tmp_path: Path, label_studio: FakeLabelStudio | None, **overri
 
 
 async def fetch(settings: Settings, reference: object):
-    async with open_fetcher(settings) as fetcher:
+    async with open_fetcher(settings, connections.configured(settings)) as fetcher:
         return await fetcher.fetch(reference)
 
 
@@ -70,6 +71,18 @@ async def test_a_redirect_off_the_label_studio_host_is_not_followed(tmp_path, la
             await fetch(settings, "/data/upload/3/api.png")  # same host, not a media path
     assert other.requests == []
     assert "/api/projects/1/exports" not in [r.path for r in label_studio.requests]
+
+
+@pytest.mark.anyio
+async def test_a_listed_media_host_is_fetched_from_without_the_token(tmp_path, label_studio):
+    with FakeLabelStudio(files={"/s3/a.png": IMAGE}, token="") as storage:
+        label_studio.redirects["/tasks/1/resolve/?fileuri=eA=="] = f"{storage.url}/s3/a.png"
+        settings = make_settings(tmp_path, label_studio, labelstudio_media_hosts=[storage.url])
+        storage.authorised = lambda authorization: authorization is None  # it must never see the token
+        assert (await fetch(settings, "/tasks/1/resolve/?fileuri=eA==")).data == IMAGE  # a pre-signed redirect
+        assert (await fetch(settings, f"{storage.url}/s3/a.png")).data == IMAGE  # named in the task itself
+    assert [r.authorization for r in storage.requests] == [None, None]
+    assert label_studio.requests[0].authorization == f"Token {label_studio.token}"
 
 
 @pytest.mark.parametrize(("base", "reference", "allowed"), [

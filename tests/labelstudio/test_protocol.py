@@ -12,6 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from imagerec.config import Settings
@@ -32,8 +33,18 @@ def add_model(client: TestClient, task: str, *, name: str) -> int:
         return model.id
 
 
+LABEL_STUDIO_HOST = "http://localhost:8080"  # what Label Studio sends as its hostname when none is configured
+
+
+@pytest.fixture(autouse=True)
+def registered(client: TestClient) -> None:
+    """The Label Studio these setups come from is registered, as /setup requires."""
+    response = client.post("/api/labelstudio/connections", json={"url": LABEL_STUDIO_HOST, "token": "legacy-token"})
+    assert response.status_code == 201, response.text
+
+
 def setup_body(schema: str, **extra) -> dict:
-    return {"project": "3.1718000000", "schema": schema, "hostname": "http://localhost:8080",
+    return {"project": "3.1718000000", "schema": schema, "hostname": LABEL_STUDIO_HOST,
             "access_token": "abc", "model_version": None, **extra}
 
 
@@ -79,17 +90,23 @@ def test_versions_lists_registered_models(client: TestClient) -> None:
     assert client.post("/labelstudio/versions", json={"project": "3.1718000000"}).status_code == 200
 
 
-def test_metrics_webhook_and_train_answer_at_once(client: TestClient) -> None:
+def test_metrics_webhooks_and_train_of_an_unknown_project_answer_at_once(client: TestClient) -> None:
     assert client.get("/labelstudio/metrics").json() == {}
-    webhook = client.post("/labelstudio/webhook", json={"action": "ANNOTATION_CREATED", "annotation": {"id": 1}})
-    assert webhook.status_code == 200 and "not available yet" in webhook.json()["detail"]
-    train = client.post("/labelstudio/train", json={"annotations": [], "project": "3.1718000000"})
-    assert train.status_code == 501 and "not available yet" in train.json()["detail"]
+    webhook = client.post("/labelstudio/webhook", json={"action": "ANNOTATION_CREATED", "annotation": {"id": 1},
+                                                        "project": {"id": 3}})
+    assert webhook.status_code == 200 and webhook.json()["status"] == "ignored"
+    other = client.post("/labelstudio/webhook", json={"action": "PROJECT_UPDATED", "project": {"id": 3}})
+    assert other.status_code == 200 and other.json()["status"] == "ignored"
+    for path, body in (("/labelstudio/train", {"annotations": [], "project": "3.1718000000"}),
+                       ("/labelstudio/webhook", {"action": "START_TRAINING", "project": {"id": 3}})):
+        refused = client.post(path, json=body)
+        assert refused.status_code == 422 and "never set up" in refused.json()["detail"], path
+    assert client.get("/api/tasks").json() == []
 
 
 def test_health_answers_at_once_while_a_predict_waits_on_a_slow_label_studio(tmp_path: Path) -> None:
     with FakeLabelStudio(files={"/data/upload/1/a.png": b"not an image"}, delay_seconds=3) as label_studio:
-        settings = Settings(data_dir=tmp_path / "data", labelstudio_url=label_studio.url,
+        settings = Settings(data_dir=tmp_path / "slow", labelstudio_url=label_studio.url,
                             labelstudio_api_token=label_studio.token)
         with api_client(settings) as client, ThreadPoolExecutor(1) as pool:
             client.post(f"/api/models/{add_model(client, 'detect', name='d')}/default")

@@ -27,16 +27,13 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import ijson
 
-from imagerec.datasets.formats import brush
 from imagerec.datasets.formats.base import (
     SPLIT_WORDS,
     SPLITS,
@@ -51,9 +48,9 @@ from imagerec.datasets.formats.base import (
     strip_ls_prefix,  # the one rule for Label Studio's upload names
 )
 from imagerec.datasets.formats.labelstudio_export import config_labels, export
+from imagerec.datasets.formats.labelstudio_geometry import Size, outline
 from imagerec.datasets.validation import Metadata
 from imagerec.errors import Unprocessable
-from imagerec.pillow import pillow_open
 
 __all__ = ["IMPORTER", "export"]
 
@@ -266,20 +263,24 @@ class _Builder:
 
     def sample(self, task: _Task) -> Sample | None:
         rel = self.tree.find_image(_url_path(task.image_url)) if task.image_url else None
-        if rel is None:  # the writer counts the tasks whose image the upload lacks
+        if rel is None:  # a new version may hold the image (a relabel); else the writer counts it missing
             name = strip_ls_prefix(task.image_url.rpartition("/")[2]) or task.source
-            return Sample(name=name, split=task.split, image=None, source=task.source)
-        sample = Sample(name=self._name(rel, task.split), split=task.split, image=self.tree.get(rel),
-                        source=task.source)
+            sample = Sample(name=name, split=task.split, image=None, source=task.source)
+        else:
+            sample = Sample(name=self._name(rel, task.split), split=task.split, image=self.tree.get(rel),
+                            source=task.source)
         regions = [region for region in task.regions if self._usable(region)]
         try:
             if self.task == "classify":
                 return self._classified(sample, regions)
             read = self._pose if self.task == "pose" else self._shapes
-            sample.annotations = read(regions, _Size(sample.image, regions))
+            sample.annotations = read(regions, Size(sample.image, regions))
         except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError, OSError) as error:
-            # the import fails with this error; the sample still counts as named
-            self.problems.error(task.source, f"a region cannot be read: {error!r}")
+            if sample.image is None:  # no image to measure: such a region is only readable with its size
+                self.problems.warn(f"{task.source}: its image is not in the upload and a region cannot be read "
+                                   f"without it ({error!r})")
+            else:  # the import fails with this error; the sample still counts as named
+                self.problems.error(task.source, f"a region cannot be read: {error!r}")
         return sample
 
     def _name(self, rel: str, split: str | None) -> str:
@@ -312,10 +313,10 @@ class _Builder:
         sample.class_id = self.class_ids[labels[0]]
         return sample
 
-    def _shapes(self, regions: list[_Region], size: _Size) -> list[Annotation]:
+    def _shapes(self, regions: list[_Region], size: Size) -> list[Annotation]:
         annotations = []
         for region in regions:
-            points = _points(region, size)
+            points = outline(region, size)
             annotation = self._shape(self.class_ids[region.label], points) if points else None
             if annotation is None:
                 self.skipped["empty"] += 1
@@ -333,7 +334,7 @@ class _Builder:
         polygon = tuple(clip_unit(value) for point in points for value in point)
         return Annotation(class_id, box=box, polygon=polygon)
 
-    def _pose(self, regions: list[_Region], size: _Size) -> list[Annotation]:
+    def _pose(self, regions: list[_Region], size: Size) -> list[Annotation]:
         boxes = [region for region in regions if region.kind == "rectanglelabels"]
         groups: dict[int, list[_Region]] = {index: [] for index in range(len(boxes))}
         ids = {box.id: index for index, box in enumerate(boxes) if box.id is not None}
@@ -347,7 +348,7 @@ class _Builder:
                 groups[parent].append(region)
         annotations = []
         for index, box in enumerate(boxes):
-            points = _points(box, size)
+            points = outline(box, size)
             annotation = self._shape(self.class_ids[box.label], points) if points else None
             if annotation is None:
                 self.skipped["empty"] += 1
@@ -384,42 +385,3 @@ def _url_path(url: str) -> str:
     parts = urlsplit(url)
     local = parse_qs(parts.query).get("d")
     return unquote(local[0] if local else parts.path)
-
-
-class _Size:
-    """The image's pixel size, from the regions when they carry it, else (once) from the image header."""
-
-    def __init__(self, image: Path, regions: list[_Region]):
-        self.image, self.value = image, next((region.size for region in regions if region.size), None)
-
-    def get(self) -> tuple[int, int]:
-        if self.value is None:
-            with pillow_open()(self.image) as image:
-                self.value = image.size
-        return self.value
-
-
-def _points(region: _Region, size: _Size) -> list[tuple[float, float]] | None:
-    """The region's outline in normalised image coordinates (not clipped)."""
-    value = region.value
-    if region.kind == "polygonlabels":
-        points = [(float(x) / 100, float(y) / 100) for x, y in value["points"]]
-        return points if len(points) >= 3 else None
-    if region.kind == "brushlabels":
-        width, height = region.size or size.get()
-        outline = brush.largest_contour(brush.decode_mask(value["rle"], width=width, height=height))
-        return [(x / width, y / height) for x, y in outline] if outline else None
-    return _rectangle_corners(value, size)
-
-
-def _rectangle_corners(value: dict, size: _Size) -> list[tuple[float, float]]:
-    x, y, width, height = (float(value[key]) / 100 for key in ("x", "y", "width", "height"))
-    rotation = float(value.get("rotation") or 0)
-    if not rotation:
-        return [(x, y), (x + width, y), (x + width, y + height), (x, y + height)]
-    # the turn is about the top-left corner in pixels: in percent the axes are scaled differently
-    image_width, image_height = size.get()
-    cos, sin = math.cos(math.radians(rotation)), math.sin(math.radians(rotation))
-    corners = [(0.0, 0.0), (width * image_width, 0.0), (width * image_width, height * image_height),
-               (0.0, height * image_height)]
-    return [(x + (dx * cos - dy * sin) / image_width, y + (dx * sin + dy * cos) / image_height) for dx, dy in corners]
