@@ -28,6 +28,7 @@ from imagerec.executor import build_executor
 from imagerec.migrations import upgrade
 from imagerec.observability import RequestObserver, build_metrics, metrics_enabled, metrics_router
 from imagerec.routes import include_routers
+from imagerec.workers import deployment
 
 log = logging.getLogger("imagerec")
 
@@ -41,6 +42,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                          busy_timeout=settings.db_busy_timeout_seconds)
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    deployment.ensure(settings, app.state.session_factory)  # the data dir's marker: workers check it
     executor = build_executor(settings, app.state.session_factory)
     app.state.executor = executor
     app.state.annotation_runtime = annotation_runtime = build_runtime(settings)  # models load on first use

@@ -10,6 +10,8 @@ arguments that returns the exit status; ``main`` only dispatches. Add new ones t
     imagerec keys create --name ci --scope train [--scope annotate] [--expires 2027-01-31T00:00Z]
     imagerec keys list | imagerec keys revoke ID
         API keys, on the database of the data dir (``IMAGEREC_DATA_DIR``); the new key is printed once.
+    imagerec worker [--queue gpu] [--concurrency N | --gpus 0,1] [--name NAME]
+        a Celery worker running the tasks an API with ``IMAGEREC_EXECUTOR=celery`` sends (docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -66,9 +68,18 @@ def _keys(args: argparse.Namespace) -> int:
     return cli_keys.run(args, Settings())
 
 
+def _add_worker(parser: argparse.ArgumentParser) -> None:
+    from imagerec.workers import cli as worker_cli
+
+    worker_cli.add_arguments(parser)
+    parser.set_defaults(run=worker_cli.run)
+
+
 SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
     "demo-data": ("write a synthetic dataset for the quick start (nothing downloaded)", _add_demo_data),
     "keys": ("create, list and revoke API keys (works on the data dir's database directly)", _add_keys),
+    "worker": ("run tasks sent by an API with IMAGEREC_EXECUTOR=celery (Celery worker; docs/deployment.md)",
+               _add_worker),
 }
 
 

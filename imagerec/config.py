@@ -25,9 +25,18 @@ class Settings(BaseSettings):
     models_dir: Path | None = Field(
         None, description="Pretrained weights folder (yolov8n.pt …); default data_dir/pretrained."
     )
-    executor: Literal["local"] = Field(
-        "local", description="Task executor: 'local' runs tasks in spawned child processes."
-    )
+    executor: Literal["local", "celery"] = Field(
+        "local", description="Task executor: 'local' runs tasks in child processes of the API; 'celery' sends them "
+                             "to `imagerec worker` processes on any machine (needs broker_url and PostgreSQL).")
+    broker_url: str | None = Field(
+        None, description="Celery broker for the 'celery' executor and `imagerec worker`, e.g. redis://host:6379/0.")
+    default_queue: str = Field(
+        "imagerec", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+        description="The Celery queue a task goes to when its request names none.")
+    worker_lease_seconds: float = Field(
+        60.0, ge=2, le=3600, description="A task whose worker sent no heartbeat for this long becomes interrupted.")
+    worker_heartbeat_seconds: float = Field(
+        10.0, gt=0, le=600, description="How often workers renew their row and their tasks' leases.")
     executor_concurrency: int = Field(1, ge=1, le=64, description="Tasks the local executor runs at once.")
     executor_poll_seconds: float = Field(1.0, gt=0, le=60, description="How often the executor looks for queued work.")
     cancel_grace_seconds: float = Field(60.0, gt=0, description="Wait this long for a cooperative cancel, then kill.")
@@ -118,6 +127,15 @@ class Settings(BaseSettings):
         return key if key is not None and key.get_secret_value().strip() else None
 
     @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> Settings:
+        if self.worker_heartbeat_seconds * 2 > self.worker_lease_seconds:
+            raise ValueError("worker_heartbeat_seconds must be at most half of worker_lease_seconds, so one late "
+                             "heartbeat does not lose a lease")
+        if self.executor == "celery" and not self.broker_url:
+            raise ValueError("executor 'celery' needs broker_url (IMAGEREC_BROKER_URL=redis://host:6379/0)")
+        return self
+
+    @model_validator(mode="after")
     def _absolute_data_dir(self) -> Settings:
         self.data_dir = self.data_dir.expanduser().resolve()
         if self.models_dir is not None:
@@ -130,7 +148,11 @@ class Settings(BaseSettings):
 
     @property
     def sqlalchemy_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir / 'imagerec.db'}"
+        url = self.database_url or f"sqlite:///{self.data_dir / 'imagerec.db'}"
+        for plain in ("postgresql://", "postgres://"):  # psycopg 3 is the driver imagerec ships
+            if url.startswith(plain):
+                return "postgresql+psycopg://" + url[len(plain):]
+        return url
 
     @property
     def database_kind(self) -> str:

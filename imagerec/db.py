@@ -1,5 +1,7 @@
 """Database engine, sessions and the declarative base.
 
+PostgreSQL (psycopg 3) gets the same busy timeout as its ``lock_timeout``; its transactions are READ COMMITTED,
+and every status change is a conditional UPDATE, which PostgreSQL re-checks once a competing writer commits.
 SQLite runs in WAL mode with a busy timeout, and every transaction starts with ``BEGIN IMMEDIATE``: a
 transaction that reads and then writes cannot then fail with "database is locked" when a training child
 committed in between (SQLite does not retry that case), it waits for the write lock instead.
@@ -36,7 +38,10 @@ T = TypeVar("T")
 # transaction was rolled back whole. ``is_busy`` tells them from an OperationalError that is a real fault.
 BUSY_ERRORS = (OperationalError, PoolTimeout)
 BUSY_MESSAGES = ("database is locked", "database is busy", "database table is locked", "unable to open database",
-                 "disk i/o error", "server closed the connection", "connection refused", "could not connect")
+                 "disk i/o error", "server closed the connection", "connection refused", "could not connect",
+                 # PostgreSQL: a lock held past lock_timeout, a deadlock victim, a server restarting or failing over
+                 "lock timeout", "deadlock detected", "could not serialize access", "terminating connection",
+                 "the database system is", "connection failed", "consuming input failed")
 DEFAULT_POOL_SIZE = 40  # anyio's default worker-thread count: one connection per thread that can ask for one
 
 DEFERRED_BEGIN = "imagerec_deferred_begin"  # execution option read by the SQLite "begin" listener
@@ -79,7 +84,10 @@ class Base(DeclarativeBase):
 def make_engine(url: str, *, pool_size: int = DEFAULT_POOL_SIZE, busy_timeout: float = 30.0) -> Engine:
     pool = {"pool_size": pool_size, "max_overflow": 8, "pool_timeout": 30}
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, **pool)
+        # A row or table lock held elsewhere makes a PostgreSQL writer wait forever; lock_timeout turns that wait
+        # into the same "busy" a locked SQLite file gives after its busy timeout (retried, or a 503 in the API).
+        options = {"options": f"-c lock_timeout={int(busy_timeout * 1000)}"} if url.startswith("postgresql") else {}
+        return create_engine(url, pool_pre_ping=True, connect_args=options, **pool)
     engine = create_engine(url, connect_args={"timeout": busy_timeout, "check_same_thread": False}, **pool)
 
     @event.listens_for(engine, "connect")

@@ -21,6 +21,10 @@ Count = Annotated[StrictInt, Field(ge=0, le=MAX_DB_INT)]
 Flag = StrictBool
 Number = StrictFloat  # accepts ints, refuses booleans and strings; finiteness comes from RequestModel
 
+QueueName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", description=(
+    "The Celery queue of the workers that should run it, e.g. gpu (IMAGEREC_EXECUTOR=celery); default: the "
+    "default_queue setting. The built-in executor runs every task itself."))]
+
 # Path and query parameters arrive as strings and are parsed by FastAPI; only the range needs saying.
 IdPath = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
 OffsetQuery = Annotated[int, Query(ge=0, le=MAX_DB_INT)]

@@ -7,6 +7,8 @@ from imagerec.evaluation.models import Evaluation, EvaluationImage
 from imagerec.labelstudio.models import LabelStudioConnection, LabelStudioProject
 from imagerec.model_versions.models import ModelVersion
 from imagerec.tasks.models import Task, TaskLog, TaskMetric, TaskRef
+from imagerec.workers.models import Deployment, Worker
 
-__all__ = ["ApiKey", "Base", "Dataset", "Evaluation", "EvaluationImage", "LabelStudioConnection",
-           "LabelStudioProject", "ModelVersion", "Task", "TaskLog", "TaskMetric", "TaskRef"]
+__all__ = ["ApiKey", "Base", "Dataset", "Deployment", "Evaluation", "EvaluationImage", "LabelStudioConnection",
+           "LabelStudioProject", "ModelVersion", "Task", "TaskLog", "TaskMetric", "TaskRef",
+           "Worker"]

@@ -18,6 +18,7 @@ from imagerec.tasks.models import TaskKind
 from imagerec.tasks.router import make_router as make_tasks_router
 from imagerec.training.artifacts import router as artifacts_router
 from imagerec.training.router import router as training_router
+from imagerec.workers.router import router as workers_router
 
 
 def include_routers(app: FastAPI) -> None:
@@ -49,3 +50,4 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(labelstudio_router, prefix="/labelstudio/projects/{ls_project}", include_in_schema=False,
                        dependencies=[require(Scope.annotate)])
     app.include_router(labelstudio_api_router, prefix="/api/labelstudio", tags=["labelstudio"])
+    app.include_router(workers_router, prefix="/api/workers", tags=["workers"], dependencies=[require(*reads)])

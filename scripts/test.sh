@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh requirements-dev.txt
 scripts/setup-browser.sh  # Debian's chromium for the docs test (skipped with the reason if it cannot be had)
+source scripts/test-services.sh  # PostgreSQL and Redis: the machine's when they answer, else started here
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

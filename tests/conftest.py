@@ -2,10 +2,15 @@
 
 Every test that trains carries the ``training`` marker, so ``pytest -m "not training"`` is the fast suite: tests
 that use the ``trained_models`` fixture get it here, and a test without it that starts a training task fails.
+
+The database is SQLite unless a test asks for ``database``: a module marked ``both_databases`` runs each of its
+database-touching tests on SQLite and on PostgreSQL (``tests/databases.py``); ``IMAGEREC_TEST_DATABASE=postgresql``
+runs every test on PostgreSQL.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from imagerec.config import Settings
+from tests import databases
 from tests.helpers import ADMIN_KEY, api_client
 
 if TYPE_CHECKING:  # imported lazily below: it pulls in Ultralytics
@@ -26,6 +32,30 @@ TRAINING_FIXTURES = {"trained_models"}
 def _admin_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every Settings a test builds (and every server it starts) has the test admin key its clients send."""
     monkeypatch.setenv("IMAGEREC_ADMIN_KEY", ADMIN_KEY)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_databases"):
+        metafunc.parametrize("database", ["sqlite", "postgresql"])
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    databases.drop_template()
+
+
+@pytest.fixture
+def database() -> str:
+    return os.environ.get("IMAGEREC_TEST_DATABASE", "sqlite")
+
+
+@pytest.fixture
+def database_url(database: str) -> Iterator[str | None]:
+    """None (SQLite in the data dir) or the URL of a fresh PostgreSQL database of this test's own."""
+    if database == "sqlite":
+        yield None
+        return
+    with databases.fresh_postgres_database() as url:
+        yield url
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -67,9 +97,10 @@ def allowed_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, allowed_root: Path) -> Settings:
+def settings(tmp_path: Path, allowed_root: Path, database_url: str | None) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",
+        database_url=database_url,
         allowed_roots=[allowed_root],
         executor_poll_seconds=0.2,
         cancel_grace_seconds=20,

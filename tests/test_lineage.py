@@ -19,6 +19,8 @@ from tests.helpers import register_dataset, start_training, tiny_training, wait_
 from tests.trained_models import register_weights
 from tests.training.incremental.helpers import incremental_body
 
+pytestmark = pytest.mark.both_databases
+
 
 def _model(client: TestClient, tmp_path: Path, *, dataset: dict | None = None, parent_id: int | None = None,
            task: str = "detect") -> int:

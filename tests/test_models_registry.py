@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.trained_models import TrainedModel, register_trained_model
+
+pytestmark = pytest.mark.both_databases
 
 
 def _fake(tmp_path, task: str) -> TrainedModel:

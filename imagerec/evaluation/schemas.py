@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from imagerec.fields import Flag, Id, Number, RequestModel
+from imagerec.fields import Flag, Id, Number, QueueName, RequestModel
 
 
 class Split(StrEnum):
@@ -38,6 +38,7 @@ class EvaluationParams(RequestModel):
 
 class EvaluationRequest(EvaluationParams):
     model_id: Id | None = Field(None, description="The model to evaluate")
+    queue: QueueName | None = None
     model_ids: list[Id] | None = Field(None, min_length=1, max_length=8,
                                        description="Or several models, evaluated on the same images in one task")
     dataset_id: Id

@@ -75,7 +75,7 @@ def start(session: Session, *, settings: Settings, executor: Executor, request: 
     refs = [("dataset", dataset.id, "dataset"), *[("model", model.id, "model") for model in models]]
     names = ", ".join(str(model.id) for model in models)
     task = queue_task(session, executor=executor, kind=TaskKind.evaluation, type_=TASK_TYPE, params=params,
-                      refs=refs, created_by=created_by,
+                      refs=refs, created_by=created_by, queue=request.queue,
                       message=f"queued: evaluate model(s) {names} on the {request.split} split of dataset {dataset.id}")
     measured = EvaluationParams.model_validate(request.model_dump(include=set(EvaluationParams.model_fields)))
     return [repository.add(session, evaluation=Evaluation(

@@ -1,10 +1,10 @@
 """What runs inside a task's child process: set up isolation, then hand over to the task kind's runner.
 
 Background code takes ids and opens its own database session; nothing crosses the process boundary but the
-task id, the settings and the executor's pid. Before anything else the child ties its life to the executor's
-and takes its run folder's lock (see ``ownership``); a task whose cancel arrived while it was being started ends
-here at once, before any model or data is loaded. A failure is recorded as its one-line cause in ``error``,
-with the traceback in the task log.
+task id, the settings, the executor's pid and the GPU of the worker slot it runs in. Before anything else the
+child ties its life to the executor's and takes its run folder's lock (see ``ownership``); a task whose cancel
+arrived while it was being started ends here at once, before any model or data is loaded. A failure
+is recorded as its one-line cause in ``error``, with the traceback in the task log.
 """
 
 from __future__ import annotations
@@ -78,8 +78,10 @@ def record_failure(reporter: TaskReporter, error: BaseException, settings: Setti
     reporter.finish(write, what="the failure")
 
 
-def run_child(task_id: int, settings: Settings, parent_pid: int) -> None:
+def run_child(task_id: int, settings: Settings, parent_pid: int, gpu: str | None = None) -> None:
     ownership.die_with_parent(parent_pid)
+    if gpu is not None:  # before anything initialises CUDA: the slot's GPU is this child's only one ("auto")
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     os.setsid()  # own process group: a hard cancel kills dataloader workers too
     engine = make_engine(settings.sqlalchemy_url, pool_size=2, busy_timeout=settings.db_busy_timeout_seconds)
     factory = make_session_factory(engine)

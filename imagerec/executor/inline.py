@@ -13,10 +13,9 @@ import os
 from sqlalchemy.orm import Session, sessionmaker
 
 from imagerec.config import Settings
-from imagerec.db import utcnow
 from imagerec.executor.child import load_runner, record_failure
 from imagerec.tasks import repository
-from imagerec.tasks.models import Task, TaskStatus
+from imagerec.tasks.models import Task
 from imagerec.tasks.reporter import TaskReporter
 
 
@@ -41,9 +40,8 @@ class InlineExecutor:
 
 def claim(session: Session, *, task: Task, worker: str | None) -> None:
     """Take the queued ``task`` for this process, in the transaction that queued (or re-queued) it."""
-    repository.transition(session, task_id=task.id, from_=[TaskStatus.queued], to=TaskStatus.running,
-                          worker=worker, worker_pid=os.getpid(), started_at=utcnow(), heartbeat_at=utcnow(),
-                          attempt=Task.attempt + 1)
+    if repository.claim(session, task_id=task.id, worker=worker):
+        repository.update_running(session, task_id=task.id, worker_pid=os.getpid())
 
 
 def run(task_id: int, *, kind: str, settings: Settings, session_factory: sessionmaker[Session]) -> str:

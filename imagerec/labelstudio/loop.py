@@ -24,7 +24,7 @@ from imagerec.config import Settings
 from imagerec.db import utcnow
 from imagerec.errors import ImagerecError, Unprocessable
 from imagerec.executor.base import Executor
-from imagerec.labelstudio import projects
+from imagerec.labelstudio import projects, repository
 from imagerec.labelstudio.models import LabelStudioProject
 from imagerec.labelstudio.schemas import LOOP_KEYS, LabelStudioTrainingTask
 from imagerec.model_versions import repository as models_repository
@@ -54,6 +54,7 @@ def project_of(session: Session, payload: object) -> LabelStudioProject:
 def start(session: Session, *, settings: Settings, executor: Executor, row: LabelStudioProject,
           reason: str) -> tuple[Task, bool]:
     """The project's queued or running loop task, or a new one; True when it is new."""
+    repository.lock_project(session, row_id=row.id)
     active = tasks_repository.active_task_referencing(session, ref_kind=REF_KIND, ref_id=row.id)
     if active is not None:
         return active, False
@@ -68,7 +69,7 @@ def start(session: Session, *, settings: Settings, executor: Executor, row: Labe
     refs = [("model", params.base_model_id, "base_model")] if params.base_model_id else []
     task = queue_task(session, executor=executor, kind=TaskKind.labelstudio_training, type_=params.mode,
                       params=params.model_dump(mode="json"), refs=[*refs, (REF_KIND, row.id, "project")],
-                      name=f"Label Studio project {row.project}",
+                      name=f"Label Studio project {row.project}", queue=params.training.get("queue"),
                       message=f"queued: {params.mode} training from Label Studio project {row.project} ({reason})")
     row.last_task_id, row.annotations_since_training = task.id, 0
     return task, True

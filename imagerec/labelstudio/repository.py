@@ -41,3 +41,9 @@ def projects_numbered(session: Session, *, project: int) -> Sequence[LabelStudio
     """Every Label Studio's project with this id (Label Studio's predict calls name no host)."""
     return session.scalars(select(LabelStudioProject).where(LabelStudioProject.project == project)
                            .order_by(LabelStudioProject.updated_at.desc())).all()
+
+
+def lock_project(session: Session, *, row_id: int) -> None:
+    """Hold the project's row until the transaction ends: two requests for one project queue one loop task.
+    (PostgreSQL row lock; SQLite's ``BEGIN IMMEDIATE`` already serialises writers, and ignores FOR UPDATE.)"""
+    session.execute(select(LabelStudioProject.id).where(LabelStudioProject.id == row_id).with_for_update())

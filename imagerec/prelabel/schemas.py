@@ -7,7 +7,7 @@ from enum import StrEnum
 from pydantic import Field, model_validator
 
 from imagerec.annotation.schemas import AnnotateParams
-from imagerec.fields import Id
+from imagerec.fields import Id, QueueName
 
 
 class PrelabelMode(StrEnum):
@@ -22,6 +22,7 @@ class PrelabelRequest(AnnotateParams):
                              description="Or a folder of images under an allowed root")
     mode: PrelabelMode = PrelabelMode.fill_missing
     name: str | None = Field(None, min_length=1, max_length=200, description="Name of the dataset it creates")
+    queue: QueueName | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> PrelabelRequest:

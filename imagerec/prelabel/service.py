@@ -54,5 +54,5 @@ def start(session: Session, *, settings: Settings, executor: Executor, request: 
     params["model_id"] = model.id
     source = f"dataset {dataset.id}" if dataset else "a server folder"
     return queue_task(session, executor=executor, kind=TaskKind.annotation, type_=TASK_TYPE, name=request.name,
-                      params=params, refs=refs, created_by=created_by,
+                      params=params, refs=refs, created_by=created_by, queue=request.queue,
                       message=f"queued: pre-label {source} with model {model.id}")

@@ -50,10 +50,12 @@ KINDS: dict[TaskKind, KindSpec] = {
 
 def queue_task(session: Session, *, executor: Executor, kind: TaskKind, type_: str, params: dict,
                refs: Iterable[Ref], message: str, name: str | None = None, report: dict | None = None,
-               total_epochs: int | None = None, created_by: str | None = None) -> Task:
-    """Add a queued task with its refs and first log lines; the executor hears of it once the commit lands."""
+               total_epochs: int | None = None, created_by: str | None = None, queue: str | None = None) -> Task:
+    """Add a queued task with its refs and first log lines; the executor hears of it once the commit lands.
+    ``queue`` routes it to the workers of that Celery queue (None: the default queue)."""
     task = Task(kind=kind, type=type_, name=name, status=TaskStatus.queued, params=params, report=report,
-                total_epochs=total_epochs, epoch=0 if total_epochs is not None else None, created_by=created_by)
+                total_epochs=total_epochs, epoch=0 if total_epochs is not None else None, created_by=created_by,
+                queue=queue)
     repository.add(session, task=task, refs=refs)
     task.run_dir = f"runs/{task.id}"
     repository.append_log(session, task_id=task.id, message=message)

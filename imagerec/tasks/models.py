@@ -65,6 +65,10 @@ class Task(Base):
     run_dir: Mapped[str | None] = mapped_column(String(500))
     worker: Mapped[str | None] = mapped_column(String(200))  # executor kind and owner, e.g. "local:host:pid"
     worker_pid: Mapped[int | None]
+    queue: Mapped[str | None] = mapped_column(String(64))  # the Celery queue it goes to; None: the default one
+    message_id: Mapped[str | None] = mapped_column(String(64))  # the Celery message its running claim came from
+    dispatched_at: Mapped[datetime | None]  # when the executor sent it out (a queued task never sent is resent)
+    cancel_requested_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, exists, or_, select, update
@@ -72,11 +73,20 @@ def merge_report(session: Session, *, task_id: int, values: dict) -> bool:
 
 
 def request_cancel(session: Session, *, task_id: int) -> bool:
-    return update_running(session, task_id=task_id, cancel_requested=True)
+    return update_running(session, task_id=task_id, cancel_requested=True, cancel_requested_at=utcnow())
 
 
 def is_cancel_requested(session: Session, *, task_id: int) -> bool:
     return bool(session.scalar(select(Task.cancel_requested).where(Task.id == task_id)))
+
+
+def claim(session: Session, *, task_id: int, worker: str, message_id: str | None = None) -> bool:
+    """Take the queued task ``task_id`` for ``worker`` (its lease starts now); False when it is not queued: some
+    other worker has it, or it ended. This conditional UPDATE is what makes a task's owner unique."""
+    now = utcnow()
+    return transition(session, task_id=task_id, from_=[TaskStatus.queued], to=TaskStatus.running, worker=worker,
+                      worker_pid=None, message_id=message_id, started_at=now, heartbeat_at=now,
+                      attempt=Task.attempt + 1)
 
 
 def claim_next(session: Session, *, worker: str) -> Task | None:
@@ -87,18 +97,55 @@ def claim_next(session: Session, *, worker: str) -> Task | None:
         )
         if task_id is None:
             return None
-        moved = transition(
-            session,
-            task_id=task_id,
-            from_=[TaskStatus.queued],
-            to=TaskStatus.running,
-            worker=worker,
-            started_at=utcnow(),
-            heartbeat_at=utcnow(),
-            attempt=Task.attempt + 1,
-        )
-        if moved:
+        if claim(session, task_id=task_id, worker=worker):
             return get(session, task_id)
+
+
+def renew_leases(session: Session, *, worker: str) -> None:
+    """The heartbeat of every task ``worker`` runs (sub-tasks its children run included)."""
+    session.execute(update(Task).where(Task.status == TaskStatus.running, Task.worker == worker)
+                    .values(heartbeat_at=utcnow()).execution_options(synchronize_session=False))
+
+
+def owners(session: Session, *, task_ids: Iterable[int]) -> dict[int, tuple[str, str | None]]:
+    """Each task's status and owner."""
+    rows = session.execute(select(Task.id, Task.status, Task.worker).where(Task.id.in_(list(task_ids))))
+    return {task_id: (status, worker) for task_id, status, worker in rows}
+
+
+def lapsed_leases(session: Session, *, worker_prefix: str, cutoff: datetime) -> Sequence[Task]:
+    """Running tasks of workers of that kind whose last heartbeat is older than ``cutoff``."""
+    query = select(Task).where(Task.status == TaskStatus.running, Task.worker.startswith(worker_prefix),
+                               or_(Task.heartbeat_at.is_(None), Task.heartbeat_at < cutoff))
+    return session.scalars(query).all()
+
+
+def end_lapsed(session: Session, *, task_id: int, cutoff: datetime, to: TaskStatus, error: str) -> bool:
+    """Move a running task whose lease lapsed to ``to``, unless a heartbeat came in meanwhile."""
+    statement = (update(Task).where(Task.id == task_id, Task.status == TaskStatus.running,
+                                    or_(Task.heartbeat_at.is_(None), Task.heartbeat_at < cutoff))
+                 .values(status=to, error=plain(error), finished_at=utcnow(), eta_seconds=None)
+                 .execution_options(synchronize_session=False))
+    return session.execute(statement).rowcount == 1
+
+
+def undispatched(session: Session, *, before: datetime, limit: int) -> Sequence[Task]:
+    """Queued tasks whose message was never sent (or whose sending was lost), oldest first."""
+    query = (select(Task).where(Task.status == TaskStatus.queued, Task.dispatched_at.is_(None),
+                                Task.created_at < before).order_by(Task.id).limit(limit))
+    return session.scalars(query).all()
+
+
+def mark_dispatched(session: Session, *, task_id: int) -> None:
+    session.execute(update(Task).where(Task.id == task_id, Task.status == TaskStatus.queued)
+                    .values(dispatched_at=utcnow()).execution_options(synchronize_session=False))
+
+
+def overdue_cancels(session: Session, *, worker_prefix: str, cutoff: datetime) -> Sequence[Task]:
+    """Running tasks whose cancel was asked for before ``cutoff`` and that still run."""
+    query = select(Task).where(Task.status == TaskStatus.running, Task.cancel_requested.is_(True),
+                               Task.worker.startswith(worker_prefix), Task.cancel_requested_at < cutoff)
+    return session.scalars(query).all()
 
 
 def running_tasks(session: Session, *, worker_prefix: str) -> Sequence[Task]:

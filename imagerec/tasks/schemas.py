@@ -38,6 +38,9 @@ class TaskRead(BaseModel):
     created_by: str | None = Field(None, description="The name of the API key that created it")
     started_at: datetime | None
     finished_at: datetime | None
+    queue: str | None = Field(None, description="The Celery queue it was sent to (None: the default queue)")
+    worker: str | None = Field(None, description="Who runs (or last ran) it: executor kind, host or node, pid")
+    heartbeat_at: datetime | None = Field(None, description="Its worker's last sign of life (the lease)")
 
     @computed_field
     @property

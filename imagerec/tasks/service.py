@@ -77,6 +77,8 @@ def resume(session: Session, *, settings: Settings, executor: Executor, task: Ta
         finished_at=None,
         resume_requested=True,
         cancel_requested=False,
+        cancel_requested_at=None,
+        dispatched_at=None,
         error=None,
     )
     if not moved:

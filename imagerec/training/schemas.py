@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StrictInt, model_validator
 
-from imagerec.fields import Flag, Id, Number, RequestModel
+from imagerec.fields import Flag, Id, Number, QueueName, RequestModel
 
 
 class TrainingMode(StrEnum):
@@ -40,6 +40,7 @@ class TrainingFields(RequestModel):
     seed: StrictInt = Field(0, ge=0, le=2**31 - 1)
     workers: StrictInt | None = Field(None, ge=0, le=32, description="Dataloader workers; default from settings")
     name: str | None = Field(None, min_length=1, max_length=200)
+    queue: QueueName | None = None
 
 
 class TrainingRequest(TrainingFields):

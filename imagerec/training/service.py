@@ -45,5 +45,5 @@ def start(session: Session, *, settings: Settings, executor: Executor, mode: Tra
     report = strategy.check(session, settings=settings, request=request, dataset=dataset)
     return queue_task(session, executor=executor, kind=TaskKind.training, type_=mode, name=request.name,
                       params=request.model_dump(mode="json"), refs=strategy.refs(request), report=report,
-                      total_epochs=request.epochs, created_by=created_by,
+                      total_epochs=request.epochs, created_by=created_by, queue=request.queue,
                       message=f"queued {mode} training on dataset {dataset.id}")

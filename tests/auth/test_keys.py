@@ -19,7 +19,10 @@ from fastapi.testclient import TestClient
 from imagerec.app import create_app
 from imagerec.auth import repository
 from imagerec.config import Settings
+from tests.databases import stored_text
 from tests.helpers import ADMIN_KEY, AUTH, BASE_URL, api_client, register_dataset, tiny_training
+
+pytestmark = pytest.mark.both_databases
 
 OPEN = {("GET", "/health"), ("GET", "/docs"), ("GET", "/redoc"), ("GET", "/openapi.json")}
 
@@ -83,7 +86,7 @@ def test_a_key_is_shown_once_stored_as_a_hash_and_revoked_at_once(client, settin
     assert created["key"].startswith("irk_")
     listed = client.get("/api/keys").json()
     assert all("key" not in row for row in listed) and created["key"] not in str(listed)
-    assert created["key"] not in (settings.data_dir / "imagerec.db").read_bytes().decode(errors="ignore")
+    assert created["key"] not in stored_text(settings, "api_keys")
     headers = _as(created)
     assert client.get("/api/datasets", headers=headers).status_code == 200
     assert next(row for row in client.get("/api/keys").json() if row["name"] == "ci")["last_used_at"]
@@ -102,7 +105,8 @@ def test_an_expired_key_is_refused_from_its_expiry_on_even_after_it_was_checked(
 
 
 def _keys_cli(settings, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "IMAGEREC_DATA_DIR": str(settings.data_dir)}
+    env = {**os.environ, "IMAGEREC_DATA_DIR": str(settings.data_dir)} | (
+        {"IMAGEREC_DATABASE_URL": settings.database_url} if settings.database_url else {})
     return subprocess.run([sys.executable, "-m", "imagerec", "keys", *args], env=env, capture_output=True,
                           text=True, timeout=60, check=True)
 

@@ -14,6 +14,8 @@ from imagerec.datasets.synthetic import write_dataset, zip_folder
 from tests.datasets.helpers import dataset_zip, upload
 from tests.helpers import start_training, tiny_training, wait_until_finished
 
+pytestmark = pytest.mark.both_databases
+
 
 def _version(client: TestClient, dataset_id: int, *, folder: Path | None = None, tmp_path: Path | None = None,
              **fields):

@@ -5,7 +5,6 @@ unregistered Label Studio, and a project's model kept in the database."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -14,9 +13,12 @@ from fastapi.testclient import TestClient
 from imagerec.config import Settings
 from imagerec.labelstudio import connections
 from imagerec.labelstudio.images import LabelStudioUnavailable, open_fetcher
+from tests.databases import stored_text
 from tests.labelstudio.fake_label_studio import FakeLabelStudio, jwt
 from tests.labelstudio.test_label_config import KEYPOINTS, RECTANGLES
 from tests.labelstudio.test_protocol import add_model
+
+pytestmark = pytest.mark.both_databases
 
 IMAGE = "/data/upload/1/a.png"
 
@@ -82,11 +84,8 @@ def test_connections_keep_the_token_encrypted_and_never_return_it(client: TestCl
     assert first.status_code == 201 and again.status_code == 200, (first.text, again.text)
     assert first.json()["url"] == "http://ls.example" and first.json()["token_kind"] == "legacy"
     assert listed.json() == [again.json()] and token not in listed.text
-    database = (settings.data_dir / "imagerec.db").read_bytes()
-    assert token.encode() not in database
-    with sqlite3.connect(settings.data_dir / "imagerec.db") as db:
-        [(stored,)] = db.execute("select token_encrypted from labelstudio_connections").fetchall()
-    assert stored and token not in stored
+    stored = stored_text(settings, "labelstudio_connections")
+    assert "token_encrypted" in stored and token not in stored
     assert client.delete(f"/api/labelstudio/connections/{first.json()['id']}").status_code == 204
     assert client.get("/api/labelstudio/connections").json() == []
 

@@ -14,6 +14,8 @@ from tests.helpers import api_client, wait_until_finished
 from tests.labelstudio.test_label_config import RECTANGLES
 from tests.labelstudio.test_protocol import add_model
 
+pytestmark = pytest.mark.both_databases
+
 HOST = "http://127.0.0.1:9"  # registered, never answering: a task that reaches it fails at once
 
 

@@ -8,20 +8,23 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from imagerec import __version__
 
+pytestmark = pytest.mark.both_databases
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_health_reports_version_database_and_executor(client: TestClient) -> None:
+def test_health_reports_version_database_and_executor(client: TestClient, database: str) -> None:
     response = client.get("/health")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
     assert body["version"] == __version__
-    assert body["database"] == "sqlite"
+    assert body["database"] == database
     assert body["executor"]["kind"] == "local"
     assert body["executor"]["running"] is True
 

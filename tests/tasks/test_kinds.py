@@ -10,6 +10,8 @@ from imagerec.fields import RequestModel
 from imagerec.tasks.kinds import KINDS
 from imagerec.tasks.models import TaskKind
 
+pytestmark = pytest.mark.both_databases
+
 
 def _resolve(reference: str):
     module_name, _, name = reference.partition(":")

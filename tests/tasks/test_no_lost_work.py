@@ -1,7 +1,7 @@
 """No training is lost to a burst of readers, a busy database, or a server killed outright and restarted.
 
-Each test runs the real server (uvicorn in a subprocess, SQLite, the built-in executor) and talks to it over
-sockets, as the dashboards and scripts that found these failures did.
+Each test runs the real server (uvicorn in a subprocess, the built-in executor) and talks to it over sockets, as
+the dashboards and scripts that found these failures did; on SQLite, and again on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -24,8 +26,35 @@ def _running(task: dict) -> bool:
     return task["status"] == "running" and (task["progress"]["epoch"] or 0) >= 1
 
 
-def test_200_concurrent_readers_during_a_training_get_no_server_error(tmp_path):
-    with ServerProcess(tmp_path / "data", tmp_path / "server.log") as server:
+def _server(tmp_path, database_url: str | None, **settings: str) -> ServerProcess:
+    return ServerProcess(tmp_path / "data", tmp_path / "server.log",
+                         settings=settings | ({"database_url": database_url} if database_url else {}))
+
+
+@contextmanager
+def _writes_locked_out(tmp_path, database_url: str | None) -> Iterator[None]:
+    """Another process holds the lock every write to the tasks needs (SQLite: the write lock; PostgreSQL: an
+    EXCLUSIVE lock on ``tasks``, which lets reads through)."""
+    if database_url is None:
+        locker = sqlite3.connect(tmp_path / "data" / "imagerec.db", isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        return
+    import psycopg
+
+    with psycopg.connect(database_url.replace("+psycopg", "")) as locker:
+        locker.execute("LOCK TABLE tasks IN EXCLUSIVE MODE")
+        yield
+        locker.rollback()
+
+
+@pytest.mark.both_databases
+def test_200_concurrent_readers_during_a_training_get_no_server_error(tmp_path, database_url):
+    with _server(tmp_path, database_url) as server:
         dataset = register_dataset(server.client, tmp_path, "detect", train=32)
         task = start_training(server.client, tiny_training(dataset["id"], epochs=3, batch=4))
         wait_for(server.client, task["id"], lambda t: t["status"] == "running")
@@ -45,31 +74,26 @@ def test_200_concurrent_readers_during_a_training_get_no_server_error(tmp_path):
         assert done["model_id"] is not None
 
 
-def test_a_busy_database_delays_a_training_but_never_kills_it(tmp_path):
-    settings = {"db_busy_timeout_seconds": "0.5"}
-    with ServerProcess(tmp_path / "data", tmp_path / "server.log", settings=settings) as server:
+@pytest.mark.both_databases
+def test_a_busy_database_delays_a_training_but_never_kills_it(tmp_path, database_url):
+    with _server(tmp_path, database_url, db_busy_timeout_seconds="0.5") as server:
         dataset = register_dataset(server.client, tmp_path, "detect", train=32)
         task = start_training(server.client, tiny_training(dataset["id"], epochs=4, batch=4))
         wait_for(server.client, task["id"], _running)
-        locker = sqlite3.connect(tmp_path / "data" / "imagerec.db", isolation_level=None)
-        locker.execute("BEGIN IMMEDIATE")  # nobody else can write for the next seconds
-        try:
+        with _writes_locked_out(tmp_path, database_url):  # nobody else can write for the next seconds
             time.sleep(4)
             assert server.client.get(f"/api/tasks/{task['id']}").status_code == 200  # readers go on
             busy = server.client.post(f"/api/tasks/{task['id']}/cancel")
             assert busy.status_code == 503 and busy.headers["retry-after"]
-        finally:
-            locker.execute("ROLLBACK")
-            locker.close()
         done = wait_for(server.client, task["id"], lambda t: t["status"] in TERMINAL)
         assert done["status"] == "succeeded", done["error"]
         metrics = server.client.get(f"/api/tasks/{task['id']}/metrics").json()
         assert [row["epoch"] for row in metrics] == [1, 2, 3, 4]  # epochs whose write waited were kept
 
 
-@pytest.mark.parametrize("down_seconds", [1, 20])
-def test_a_server_killed_mid_training_loses_nothing(tmp_path, down_seconds):
-    server = ServerProcess(tmp_path / "data", tmp_path / "server.log")
+@pytest.mark.parametrize(("database", "down_seconds"), [("sqlite", 1), ("sqlite", 20), ("postgresql", 1)])
+def test_a_server_killed_mid_training_loses_nothing(tmp_path, database_url, down_seconds):
+    server = _server(tmp_path, database_url)
     client = server.start()
     try:
         dataset = register_dataset(client, tmp_path, "detect", train=32)

@@ -22,6 +22,8 @@ Create Date: 2026-12-02 10:00:00.000000
 """
 
 from alembic import op
+
+from imagerec.migrations.batch import alter_table
 import sqlalchemy as sa
 import imagerec.db
 
@@ -34,10 +36,7 @@ depends_on = None
 LIVE = sa.text("deleted_at IS NULL")
 
 
-def _batch(table: str, *, autoincrement: bool):
-    if op.get_bind().dialect.name != "sqlite":
-        return op.batch_alter_table(table)
-    return op.batch_alter_table(table, recreate="always", table_kwargs={"sqlite_autoincrement": autoincrement})
+_batch = alter_table
 
 
 def upgrade() -> None:

@@ -10,6 +10,8 @@ Create Date: 2026-12-01 22:00:00.000000
 """
 
 from alembic import op
+
+from imagerec.migrations.batch import alter_table
 import sqlalchemy as sa
 import imagerec.db
 
@@ -46,6 +48,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in CREATOR_TABLES:
-        with op.batch_alter_table(table, recreate="always", table_kwargs={"sqlite_autoincrement": True}) as batch:
+        with alter_table(table) as batch:
             batch.drop_column('created_by')
     op.drop_table('api_keys')

@@ -11,6 +11,8 @@ Create Date: 2026-12-02 14:00:00.000000
 """
 
 from alembic import op
+
+from imagerec.migrations.batch import alter_table
 import sqlalchemy as sa
 
 
@@ -36,7 +38,7 @@ def downgrade() -> None:
     op.execute("UPDATE datasets SET deleted_at = CURRENT_TIMESTAMP WHERE version > 1 AND deleted_at IS NULL")
     op.create_index('uq_datasets_live_name', 'datasets', ['name'], unique=True, sqlite_where=LIVE,
                     postgresql_where=LIVE)
-    with op.batch_alter_table('datasets', recreate="always", table_kwargs={"sqlite_autoincrement": True}) as batch:
+    with alter_table('datasets') as batch:
         batch.drop_column('content_hash')
         batch.drop_column('parent_id')
         batch.drop_column('version')
