@@ -9,9 +9,10 @@
    exited and its slot is free: nothing queues behind another);
    the latency is the task's ``started_at − created_at`` (the worker's claim minus the request's commit), read
    from the task rows.
-2. **Reads during a training.** The built-in executor on SQLite, then on PostgreSQL: while a yolov8n training
-   (imgsz 128, 64 images) runs, ``--readers`` clients start together and each sends ``--requests``
-   ``GET /api/training/tasks?limit=500`` back to back, over 50 task rows; p50/p99 over all answers.
+2. **Reads during a training.** The built-in executor on SQLite, then on PostgreSQL, ``--rounds`` times in turn
+   (SQLite, PostgreSQL, SQLite, …, so machine noise falls on both): while a yolov8n training (imgsz 128, 64
+   images) runs, ``--readers`` clients start together and each sends ``--requests``
+   ``GET /api/training/tasks?limit=500`` back to back, over 50 task rows; p50/p99 over each round's answers.
 
 3. **Sending.** ``--messages`` "run task" messages sent to a throwaway queue (what the API's dispatch loop does
    for 1,000 queued tasks), then the queue is purged: messages per second.
@@ -140,12 +141,13 @@ def reads_during_training(client: httpx.Client, archive: Path, args: argparse.Na
 
 def measure_reads(work: Path, args: argparse.Namespace) -> dict:
     archive = write_dataset_zip("detect", work / "train.zip", train=64, val=16, imgsz=128)
-    results = {}
-    with running_server(work / "reads-sqlite", work / "reads-sqlite.log") as client:
-        results["SQLite"] = reads_during_training(client, archive, args)
-    with postgres_database(args.postgres) as url:
-        with running_server(work / "reads-pg", work / "reads-pg.log", database_url=url) as client:
-            results["PostgreSQL"] = reads_during_training(client, archive, args)
+    results: dict[str, list[dict]] = {"SQLite": [], "PostgreSQL": []}
+    for round_ in range(args.rounds):
+        with running_server(work / f"reads-sqlite-{round_}", work / "reads-sqlite.log") as client:
+            results["SQLite"].append(reads_during_training(client, archive, args))
+        with postgres_database(args.postgres) as url:
+            with running_server(work / f"reads-pg-{round_}", work / "reads-pg.log", database_url=url) as client:
+                results["PostgreSQL"].append(reads_during_training(client, archive, args))
     return results
 
 
@@ -172,6 +174,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=4, help="GETs per reader")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=2, help="reads: SQLite and PostgreSQL in turn, this often")
     postgres = os.environ.get("IMAGEREC_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--postgres", default=postgres.replace("+psycopg", ""), help="an admin URL (makes databases)")
     parser.add_argument("--redis", default=os.environ.get("IMAGEREC_TEST_REDIS_URL", "redis://127.0.0.1:6379") + "/14")
@@ -188,9 +191,10 @@ def main() -> int:
         print(f"{name:<40}{row['n']:>4}{row['p50_ms']:>10}{row['p95_ms']:>10}{row['max_ms']:>10}")
     print(f"\n{'GET /api/training/tasks, ' + str(args.readers) + ' readers':<40}{'n':>6}{'p50 ms':>10}{'p99 ms':>10}"
           f"{'ok':>6}{'503':>6}{'5xx':>6}  training ran throughout")
-    for name, row in result["reads_during_training"].items():
-        print(f"{name:<40}{row['n']:>6}{row['p50_ms']:>10}{row['p99_ms']:>10}{row['ok']:>6}{row['503']:>6}"
-              f"{row['server_errors']:>6}  {row['training_still_running']}")
+    for name, rows in result["reads_during_training"].items():
+        for round_, row in enumerate(rows, 1):
+            print(f"{name + ' (round ' + str(round_) + ')':<40}{row['n']:>6}{row['p50_ms']:>10}{row['p99_ms']:>10}"
+                  f"{row['ok']:>6}{row['503']:>6}{row['server_errors']:>6}  {row['training_still_running']}")
     sent = result["sending"]
     print(f"\nsent {sent['messages']} messages in {sent['seconds']} s: {sent['per_second']}/s "
           f"({sent['ms_each']} ms each)")

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+QUEUE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"  # a Celery queue name: settings, requests, `imagerec worker`
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="IMAGEREC_", extra="forbid")
@@ -31,7 +33,7 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(
         None, description="Celery broker for the 'celery' executor and `imagerec worker`, e.g. redis://host:6379/0.")
     default_queue: str = Field(
-        "imagerec", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+        "imagerec", pattern=QUEUE_PATTERN,
         description="The Celery queue a task goes to when its request names none.")
     worker_lease_seconds: float = Field(
         60.0, ge=2, le=3600, description="A task whose worker sent no heartbeat for this long becomes interrupted.")

@@ -14,6 +14,8 @@ from typing import Annotated
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
+from imagerec.config import QUEUE_PATTERN
+
 MAX_DB_INT = 2**63 - 1
 
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_DB_INT)]
@@ -21,7 +23,7 @@ Count = Annotated[StrictInt, Field(ge=0, le=MAX_DB_INT)]
 Flag = StrictBool
 Number = StrictFloat  # accepts ints, refuses booleans and strings; finiteness comes from RequestModel
 
-QueueName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", description=(
+QueueName = Annotated[str, Field(pattern=QUEUE_PATTERN, description=(
     "The Celery queue of the workers that should run it, e.g. gpu (IMAGEREC_EXECUTOR=celery); default: the "
     "default_queue setting. The built-in executor runs every task itself."))]
 

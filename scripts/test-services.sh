@@ -7,9 +7,9 @@
 # Each test run then makes its own databases and uses its own Redis db (tests/databases.py, celery_cluster.py).
 
 _services_python=.venv/bin/python
-_pg_answers() {  # $1: URL
-  "$_services_python" -c 'import sys, psycopg; psycopg.connect(sys.argv[1], connect_timeout=3).close()' "$1" \
-    >/dev/null 2>&1
+_pg_answers() {  # $1: URL (a SQLAlchemy "+psycopg" one too)
+  "$_services_python" -c 'import sys, psycopg; psycopg.connect(sys.argv[1], connect_timeout=3).close()' \
+    "${1/+psycopg/}" >/dev/null 2>&1
 }
 _redis_answers() {  # $1: URL
   "$_services_python" -c 'import sys, redis; redis.Redis.from_url(sys.argv[1], socket_timeout=3).ping()' "$1" \
@@ -21,7 +21,7 @@ _apt_install() {
     --no-install-recommends "$@" >/dev/null
 }
 
-_start_postgres() {  # $1: port
+_start_pg() {  # $1: port
   local bin data log
   bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
   if [ -z "$bin" ]; then
@@ -53,19 +53,16 @@ _start_redis() {  # $1: port
   return 1
 }
 
-_machine_pg="${IMAGEREC_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/test}"
-if ! _pg_answers "${_machine_pg/+psycopg/}"; then
-  _port="${IMAGEREC_TEST_PG_PORT:-55432}"
-  _machine_pg="postgresql://postgres@127.0.0.1:$_port/test"
-  _pg_answers "$_machine_pg" || _start_postgres "$_port" || echo "test-services: could not start PostgreSQL" >&2
-fi
-export IMAGEREC_TEST_POSTGRES_URL="${_machine_pg/postgresql:/postgresql+psycopg:}"
-export IMAGEREC_TEST_POSTGRES_URL="${IMAGEREC_TEST_POSTGRES_URL/+psycopg+psycopg/+psycopg}"
+_ensure() {  # $1: what, $2: the URL to try first, $3: the private server's port, $4: its URL; prints the URL used
+  if "_$1_answers" "$2"; then echo "$2"; return; fi
+  "_$1_answers" "$4" || "_start_$1" "$3" >&2 || echo "test-services: could not start $1" >&2
+  echo "$4"
+}
 
-_machine_redis="${IMAGEREC_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
-if ! _redis_answers "$_machine_redis"; then
-  _port="${IMAGEREC_TEST_REDIS_PORT:-56379}"
-  _machine_redis="redis://127.0.0.1:$_port"
-  _redis_answers "$_machine_redis" || _start_redis "$_port" || echo "test-services: could not start Redis" >&2
-fi
-export IMAGEREC_TEST_REDIS_URL="$_machine_redis"
+_pg_port="${IMAGEREC_TEST_PG_PORT:-55432}"
+_pg="$(_ensure pg "${IMAGEREC_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/test}" "$_pg_port" \
+  "postgresql://postgres@127.0.0.1:$_pg_port/test")"
+export IMAGEREC_TEST_POSTGRES_URL="postgresql+psycopg://${_pg#*://}"
+_redis_port="${IMAGEREC_TEST_REDIS_PORT:-56379}"
+export IMAGEREC_TEST_REDIS_URL="$(_ensure redis "${IMAGEREC_TEST_REDIS_URL:-redis://127.0.0.1:6379}" "$_redis_port" \
+  "redis://127.0.0.1:$_redis_port")"

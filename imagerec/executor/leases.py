@@ -38,9 +38,9 @@ def expire(settings: Settings, session_factory: sessionmaker[Session]) -> list[i
             to, error = ((TaskStatus.cancelled, LAPSED_AFTER_CANCEL) if task.cancel_requested
                          else (TaskStatus.interrupted, LAPSED))
             if repository.end_lapsed(session, task_id=task.id, cutoff=cutoff, to=to, error=error):
+                last = f"{task.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC" if task.heartbeat_at else "never"
                 repository.append_log(session, task_id=task.id, level="warning",
-                                      message=f"{to}: {error} (worker {task.worker}, last heartbeat "
-                                              f"{task.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)")
+                                      message=f"{to}: {error} (worker {task.worker}, last heartbeat {last})")
                 ended.append(task.id)
     for task_id in ended:
         log.warning("task %s: its worker's lease lapsed", task_id)

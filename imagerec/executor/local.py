@@ -47,8 +47,8 @@ class LocalExecutor:
         self.host_prefix = f"{self.kind}:{socket.gethostname()}:"
         self.worker_name = f"{self.host_prefix}{os.getpid()}"
         self.supervisor = Supervisor(settings=settings, session_factory=session_factory, owner=self.worker_name)
-        self.heartbeat = Heartbeat(session_factory, settings=settings, name=self.worker_name,
-                                            kind=self.kind, queues=[], slots=settings.executor_concurrency)
+        self.heartbeat = Heartbeat(session_factory, settings=settings, name=self.worker_name, kind=self.kind,
+                                   queues=[], slots=settings.executor_concurrency)
         self.loop = WakeableLoop(self._step, poll_seconds=settings.executor_poll_seconds, name="imagerec-executor")
 
     @property

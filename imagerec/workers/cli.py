@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import sys
 
-from imagerec.config import Settings
+from imagerec.config import QUEUE_PATTERN, Settings
+
+QUEUE_NAME = re.compile(QUEUE_PATTERN)
 
 
 class CannotStart(RuntimeError):
@@ -40,6 +43,14 @@ def _slots(args: argparse.Namespace) -> tuple[int, list[str]]:
     if not 1 <= concurrency <= 64:
         raise CannotStart("--concurrency must be between 1 and 64")
     return concurrency, gpus
+
+
+def _queues(args: argparse.Namespace, settings: Settings) -> list[str]:
+    queues = [q.strip() for value in (args.queues or [settings.default_queue]) for q in value.split(",") if q.strip()]
+    bad = [queue for queue in queues if not QUEUE_NAME.fullmatch(queue)]
+    if bad or not queues:
+        raise CannotStart(f"queue names are letters, digits and _.:- (up to 64, not starting with a sign): {bad}")
+    return queues
 
 
 def _check_database(settings: Settings) -> None:
@@ -74,13 +85,13 @@ def run(args: argparse.Namespace) -> int:
         if not settings.broker_url:
             raise CannotStart("no broker: set IMAGEREC_BROKER_URL (e.g. redis://host:6379/0)")
         concurrency, gpus = _slots(args)
+        queues = _queues(args, settings)
         _check_database(settings)
     except CannotStart as error:
         print(f"imagerec worker: cannot start: {error}", file=sys.stderr)
         return 2
     from imagerec.executor.celery_worker import WorkerConfig, build_app
 
-    queues = [q.strip() for value in (args.queues or [settings.default_queue]) for q in value.split(",") if q.strip()]
     name = args.name or f"imagerec-{os.getpid()}@{socket.gethostname()}"
     app = build_app(WorkerConfig(settings=settings, name=name, queues=queues, slots=concurrency, gpus=gpus))
     app.worker_main(["worker", "--pool=prefork", f"--concurrency={concurrency}", f"--queues={','.join(queues)}",

@@ -1,14 +1,18 @@
 """Scale-out, for real: the API with the Celery executor, two ``imagerec worker`` processes, Redis, PostgreSQL and
 real tiny trainings. Two trainings run at once on two workers; a cancel reaches a training on a worker; a worker
 killed outright leaves its training ``interrupted`` within the lease timeout, and the other worker resumes it;
-restarting the API leaves running trainings alone; a duplicated message never starts a second run."""
+restarting the API leaves running trainings alone; a duplicated message never starts a second run; a cancel that
+nothing on a stuck worker honours ends with a revoke that kills its process."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
 
+import psycopg
 import pytest
 
 from imagerec.config import Settings
@@ -144,3 +148,40 @@ def test_an_import_runs_on_a_worker_and_a_worker_refuses_a_data_dir_that_is_not_
     refused = subprocess.run([sys.executable, "-m", "imagerec", "worker"], cwd=REPO_ROOT, env=on_sqlite,
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "SQLite cannot be shared" in refused.stderr
+
+
+def test_a_cancel_that_nothing_on_the_worker_honours_ends_with_a_revoke_that_kills_its_process(
+        tmp_path, database_url):
+    # a lease longer than grace + two heartbeats: the revoke, not the lease, must end the stuck process
+    with Cluster(tmp_path, database_url, cancel_grace_seconds="2", worker_lease_seconds="15") as cluster:
+        cluster.start_workers(("stuck",))
+        dataset = register_dataset(cluster.client, tmp_path, "detect", train=32)
+        task = start_training(cluster.client, tiny_training(dataset["id"], epochs=30, batch=4))
+        wait_for(cluster.client, task["id"], _running)
+        with psycopg.connect(database_url.replace("+psycopg", "")) as db:
+            worker, child, message = db.execute("SELECT worker, worker_pid, message_id FROM tasks WHERE id = %s",
+                                                (task["id"],)).fetchone()
+        pool_process = int(worker.rsplit(":", 1)[1])
+        for pid in (child, pool_process):  # neither the training's callback nor its supervisor can act now
+            os.kill(pid, signal.SIGSTOP)
+        assert cluster.client.post(f"/api/tasks/{task['id']}/cancel").status_code == 200
+
+        deadline = time.monotonic() + 12  # the revoke comes after the grace and two heartbeats
+        while _alive(pool_process) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(pool_process), "the revoke did not terminate the stuck pool process"
+        assert message in (tmp_path / "api.log").read_text()  # "revoking Celery message …"
+        done = _finished(cluster, task["id"])
+        assert done["status"] == "cancelled", done
+        deadline = time.monotonic() + 10
+        while _alive(child) and time.monotonic() < deadline:  # it dies with its pool process (PR_SET_PDEATHSIG)
+            time.sleep(0.2)
+        assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead, only not yet reaped
+    except FileNotFoundError:
+        return False

@@ -68,7 +68,8 @@ def test_a_lapsed_lease_interrupts_the_task_and_a_renewed_one_keeps_it(settings,
                                (cancelled, "celery:gone@h:1"), (local, "local:h:3")):
             repository.claim(session, task_id=task_id, worker=owner)
         old = utcnow() - timedelta(seconds=settings.worker_lease_seconds + 1)
-        session.execute(update(Task).where(Task.id.in_([lapsed, renewed, cancelled, local])).values(heartbeat_at=old))
+        session.execute(update(Task).where(Task.id.in_([lapsed, renewed, local])).values(heartbeat_at=old))
+        session.execute(update(Task).where(Task.id == cancelled).values(heartbeat_at=None))  # never beat at all
         repository.request_cancel(session, task_id=cancelled)
     with unit_of_work(factory) as session:
         repository.renew_leases(session, worker="celery:alive@h:2")
@@ -120,6 +121,7 @@ def test_settings_refuse_a_celery_executor_without_broker_and_a_heartbeat_as_lon
     (["--gpus", "0,0"], "distinct GPU indices"),
     (["--gpus", "0,1", "--concurrency", "3"], "contradicts"),
     (["--concurrency", "0"], "between 1 and 64"),
+    (["--queue=gpu,.hidden"], "queue names"),
 ])
 def test_the_worker_command_refuses_slots_that_cannot_be(monkeypatch, tmp_path, capsys, argv, reason):
     monkeypatch.setenv("IMAGEREC_BROKER_URL", "redis://127.0.0.1:1/0")
@@ -133,3 +135,12 @@ def test_the_worker_command_needs_a_broker(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("IMAGEREC_DATA_DIR", str(tmp_path))
     assert cli.main(["worker"]) == 2
     assert "IMAGEREC_BROKER_URL" in capsys.readouterr().err
+
+
+def test_the_built_in_executor_is_the_one_worker_listed(client):
+    listed = client.get("/api/workers")
+    assert listed.status_code == 200
+    body = listed.json()
+    [worker] = body["workers"]
+    assert body["executor"] == "local" and worker["kind"] == "local" and worker["slots"] == 1
+    assert worker["name"].startswith("local:") and worker["running_tasks"] == [] and worker["celery"] is None
